@@ -1,0 +1,1 @@
+"""Front-panel screens: a plain status snapshot in, a 160x128 picture out."""
