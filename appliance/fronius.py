@@ -1,0 +1,404 @@
+"""Fronius inverter data: push/poll JSON -> Measurement, and the Solar API poller.
+
+The inverter's Datamanager pushes "Current data - Powerflow" (or "Current data - Inverter")
+documents by FTP; polling ``GetPowerFlowRealtimeData.fcgi`` over HTTP is the fallback. Both end
+up in :func:`parse_document`, which turns one document into a :class:`Measurement` or refuses it
+with a :class:`FroniusDataError` that says which field held which value.
+
+Choices made here (the control policy relies on them):
+
+- ``Site.P_PV`` null (night, dusk, inverter asleep) is PV 0 W, not an error. It stays 0 W even when
+  ``Inverters.<n>.P`` carries numbers: ``P_PV`` is the inverter's own statement about PV, and the
+  safety rules count unknown PV as 0, so the conservative reading wins.
+- Everything we use must be a finite JSON number (no strings, no booleans, no NaN/Infinity) and
+  at most 1 MW in magnitude; PV must not be negative. Fields we do not use are not checked.
+- An error answer (``Head.Status.Code`` != 0) is refused with its code and reason.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import requests
+
+log = logging.getLogger("appliance.fronius")
+
+#: Largest power magnitude accepted in any field. A house with a wallbox is far below this;
+#: anything larger is a unit mix-up or a corrupt document.
+MAX_POWER_W = 1_000_000.0
+
+#: The Solar API documentation asks for at least 4 s between two realtime requests.
+SOLAR_API_MIN_INTERVAL_S = 4.0
+
+POWERFLOW_PATH = "/solar_api/v1/GetPowerFlowRealtimeData.fcgi"
+
+
+class FroniusDataError(ValueError):
+    """A document that cannot be used; ``str(e)`` says which field held which value and why."""
+
+
+@dataclass(frozen=True)
+class Measurement:
+    pv_w: float  # PV power now, W, >= 0; null PV (night, dusk) is 0.0
+    grid_w: float | None  # Site.P_Grid: + import / - export; None without a meter
+    load_w: float | None  # Site.P_Load as Fronius reports it (negative = consumption)
+    battery_w: float | None  # Site.P_Akku (- charging, + discharging)
+    kind: str  # "powerflow" or "inverter" (the PAC push)
+    inverter_time: datetime | None  # Head.Timestamp, timezone-aware
+    source: str  # file name or URL it came from (for logs)
+    received_at: float  # the appliance's clock (monotonic seconds) when it arrived
+
+
+def _first_non_finite(doc: Any) -> tuple[str, float] | None:
+    """Path and value of the first NaN/Infinity anywhere in the document, else None."""
+    stack: list[tuple[str, Any]] = [("", doc)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            return path or "the document", value
+        if isinstance(value, Mapping):
+            items = list(value.items())
+        elif isinstance(value, (list, tuple)):
+            items = list(enumerate(value))
+        else:
+            continue
+        for key, item in reversed(items):
+            stack.append((f"{path}.{key}" if path else str(key), item))
+    return None
+
+
+def _load_json(data: bytes | str) -> Any:
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        raw = bytes(data)
+        if not raw.strip():
+            raise FroniusDataError("The document is empty (0 bytes of JSON).")
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise FroniusDataError(
+                f"The document is not UTF-8 text (bad byte at offset {exc.start}): "
+                "set the push service's data format to a JSON 'Current data' type."
+            ) from None
+    else:
+        text = data.removeprefix("\ufeff")
+        if not text.strip():
+            raise FroniusDataError("The document is empty (no JSON text).")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        hint = (
+            " (it ends early: the upload was probably cut off)"
+            if exc.pos >= len(text.rstrip())
+            else ""
+        )
+        raise FroniusDataError(
+            f"The document is not valid JSON{hint}: {exc.msg} at line {exc.lineno} "
+            f"column {exc.colno} of {len(text)} characters."
+        ) from None
+    except RecursionError:
+        raise FroniusDataError("The document is nested too deeply to be a Fronius document.") from None
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _power(value: Any, field: str) -> float | None:
+    """A power field: None stays None; anything but a finite number within 1 MW is refused."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise FroniusDataError(
+            f"{field} is {_describe(value)} ({type(value).__name__}), not a number of watts."
+        )
+    if isinstance(value, float) and not math.isfinite(value):
+        raise FroniusDataError(f"{field} is {value!r}, not a finite number of watts.")
+    if abs(value) > MAX_POWER_W:
+        raise FroniusDataError(
+            f"{field} is {_describe(value)} W, beyond the plausible 1 MW: "
+            "the document is corrupt or not in watts."
+        )
+    return float(value)
+
+
+def _pv_power(value: Any, field: str) -> float:
+    power = _power(value, field)
+    if power is None:
+        return 0.0
+    if power < 0:
+        raise FroniusDataError(f"{field} is {_describe(value)} W: PV power cannot be negative.")
+    return power
+
+
+def _object(value: Any, field: str) -> Mapping:
+    if not isinstance(value, Mapping):
+        raise FroniusDataError(
+            f"{field} is {_describe(value)} ({type(value).__name__}), not a JSON object."
+        )
+    return value
+
+
+def _inverter_time(head: Mapping) -> datetime | None:
+    stamp = head.get("Timestamp")
+    if not isinstance(stamp, str):
+        return None
+    try:
+        when = datetime.fromisoformat(stamp.strip())
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None and when.utcoffset() is not None else None
+
+
+def _check_status(head: Mapping) -> None:
+    status = head.get("Status")
+    if status is None:
+        return
+    status = _object(status, "Head.Status")
+    code = status.get("Code", 0)
+    if code == 0 and not isinstance(code, bool):
+        return
+    reason = status.get("Reason")
+    reason_text = f": {reason}" if isinstance(reason, str) and reason else ""
+    raise FroniusDataError(
+        f"The inverter answered with error code {_describe(code)} (Head.Status.Code){reason_text}"
+    )
+
+
+def _keys_hint(data: Mapping) -> str:
+    keys = [str(k) for k in list(data.keys())[:6]]
+    return ", ".join(keys) if keys else "nothing"
+
+
+def _is_meter_data(data: Mapping) -> bool:
+    if "PowerReal_P_Sum" in data:
+        return True
+    return any(isinstance(v, Mapping) and "PowerReal_P_Sum" in v for v in data.values())
+
+
+def parse_document(
+    data: bytes | str | Mapping, *, source: str, received_at: float
+) -> Measurement:
+    """One Fronius JSON document (push file or Solar API answer) -> Measurement.
+
+    Raises FroniusDataError (and nothing else) for anything that cannot be used.
+    """
+    if isinstance(data, (bytes, bytearray, memoryview, str)):
+        doc = _load_json(data)
+    else:
+        doc = data  # an already decoded document (anything but a mapping is refused below)
+    if not isinstance(doc, Mapping):
+        raise FroniusDataError(
+            f"The document is a JSON {type(doc).__name__}, not an object with Head and Body."
+        )
+    bad = _first_non_finite(doc)
+    if bad is not None:
+        raise FroniusDataError(
+            f"{bad[0]} is {bad[1]!r}: NaN and Infinity are not valid JSON numbers."
+        )
+    head = doc.get("Head")
+    if head is not None:
+        head = _object(head, "Head")
+        _check_status(head)
+    else:
+        head = {}
+    if "Body" not in doc:
+        raise FroniusDataError(
+            f"The document has no Body (it has {_keys_hint(doc)}): "
+            "this is not Fronius Solar API data."
+        )
+    body = _object(doc["Body"], "Body")
+    prefix = "Body"
+    if "Data" in body:
+        body = _object(body["Data"], "Body.Data")
+        prefix = "Body.Data"
+    inverter_time = _inverter_time(head)
+
+    if "Site" in body:
+        site = _object(body["Site"], f"{prefix}.Site")
+        return Measurement(
+            pv_w=_pv_power(site.get("P_PV"), f"{prefix}.Site.P_PV"),
+            grid_w=_power(site.get("P_Grid"), f"{prefix}.Site.P_Grid"),
+            load_w=_power(site.get("P_Load"), f"{prefix}.Site.P_Load"),
+            battery_w=_power(site.get("P_Akku"), f"{prefix}.Site.P_Akku"),
+            kind="powerflow",
+            inverter_time=inverter_time,
+            source=source,
+            received_at=received_at,
+        )
+
+    if "PAC" in body:
+        pac = _object(body["PAC"], f"{prefix}.PAC")
+        unit = pac.get("Unit", "W")
+        if unit != "W":
+            raise FroniusDataError(
+                f"{prefix}.PAC.Unit is {_describe(unit)}; the appliance understands only 'W'."
+            )
+        values = _object(pac.get("Values", {}), f"{prefix}.PAC.Values")
+        total_w = 0.0
+        for inverter_id, value in values.items():
+            total_w += _pv_power(value, f"{prefix}.PAC.Values.{inverter_id}")
+        _pv_power(total_w, f"{prefix}.PAC.Values (sum)")
+        return Measurement(
+            pv_w=total_w,
+            grid_w=None,
+            load_w=None,
+            battery_w=None,
+            kind="inverter",
+            inverter_time=inverter_time,
+            source=source,
+            received_at=received_at,
+        )
+
+    if _is_meter_data(body):
+        raise FroniusDataError(
+            "This is smart-meter data (GetMeterRealtimeData), not a power flow: "
+            "set the push service's data format to 'Current data - Powerflow'."
+        )
+    raise FroniusDataError(
+        f"{prefix} has neither Site (power flow) nor PAC (inverter data); it has "
+        f"{_keys_hint(body)}: set the push service's data format to 'Current data - Powerflow'."
+    )
+
+
+class SolarApiPoller:
+    """Polls GetPowerFlowRealtimeData over HTTP: the fallback when no push arrives.
+
+    Never sends two requests less than 4 s apart (the Solar API's documented limit), whether
+    they come from the background thread or from direct calls to :meth:`poll_once`.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        on_measurement: Callable[[Measurement], None],
+        on_rejected: Callable[[str, str], None] | None = None,
+        interval_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+        timeout_s: float = 3.0,
+    ) -> None:
+        base = base_url.strip().rstrip("/")
+        if not base.startswith(("http://", "https://")):
+            raise ValueError(
+                f"solar_api_url {base_url!r} must start with http:// or https://, "
+                'e.g. "http://192.168.178.40".'
+            )
+        if not (interval_s > 0 and math.isfinite(interval_s)):
+            raise ValueError(f"The Solar API poll interval {interval_s!r} s must be a positive number.")
+        if interval_s < SOLAR_API_MIN_INTERVAL_S:
+            log.warning(
+                "Solar API poll interval %.1f s is below the documented limit of %.0f s "
+                "between requests: polling every %.0f s instead.",
+                interval_s,
+                SOLAR_API_MIN_INTERVAL_S,
+                SOLAR_API_MIN_INTERVAL_S,
+            )
+            interval_s = SOLAR_API_MIN_INTERVAL_S
+        self.base_url = base
+        self.url = base + POWERFLOW_PATH
+        self.interval_s = float(interval_s)
+        self.timeout_s = float(timeout_s)
+        self._on_measurement = on_measurement
+        self._on_rejected = on_rejected
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._last_request_at: float | None = None
+        self._session = requests.Session()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.requests_sent = 0
+
+    # -- one request
+
+    def _reject(self, reason: str) -> None:
+        log.warning("Solar API answer from %s ignored: %s", self.url, reason)
+        if self._on_rejected is None:
+            return
+        try:
+            self._on_rejected(self.url, reason)
+        except Exception:
+            log.exception("The handler for rejected Solar API answers failed.")
+
+    def poll_once(self) -> Measurement | None:
+        """One GET; returns the measurement, or None when the answer was refused (reported to
+        on_rejected) or when the previous request is less than 4 s ago (nothing is sent then)."""
+        with self._lock:
+            now = self._clock()
+            if (
+                self._last_request_at is not None
+                and now - self._last_request_at < SOLAR_API_MIN_INTERVAL_S
+            ):
+                log.debug("Solar API request skipped: the previous one was under 4 s ago.")
+                return None
+            self._last_request_at = now
+            self.requests_sent += 1
+            try:
+                response = self._session.get(self.url, timeout=self.timeout_s)
+            except requests.Timeout:
+                self._reject(
+                    f"no answer within {self.timeout_s:g} s: check that the inverter is on "
+                    "and reachable at this address."
+                )
+                return None
+            except requests.RequestException as exc:
+                self._reject(
+                    f"could not connect ({exc.__class__.__name__}): check solar_api_url and "
+                    "that the inverter is on the network."
+                )
+                return None
+            if response.status_code != 200:
+                self._reject(
+                    f"HTTP {response.status_code} {response.reason or ''}".rstrip()
+                    + ": check that the Solar API is enabled in the inverter's web interface."
+                )
+                return None
+            try:
+                measurement = parse_document(
+                    response.content, source=self.url, received_at=self._clock()
+                )
+            except FroniusDataError as exc:
+                self._reject(str(exc))
+                return None
+        try:
+            self._on_measurement(measurement)
+        except Exception:
+            log.exception("The handler for Solar API measurements failed.")
+        return measurement
+
+    # -- background polling
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            last = self._last_request_at
+            now = self._clock()
+            due = now if last is None else last + self.interval_s
+            if now >= due:
+                self.poll_once()
+                continue
+            # Short waits so an injected clock that jumps ahead is noticed soon.
+            self._stop.wait(min(due - now, 0.5))
+
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._run, name="solar-api-poller", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout=self.timeout_s + 1.0)
+        self._thread = None
+        self._session.close()
