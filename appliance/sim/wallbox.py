@@ -1,0 +1,439 @@
+"""A simulated Vestel EVC04 wallbox: a pymodbus server with the EMS register map and a small car model.
+
+Built on pymodbus' SimDevice: the device's registers are laid out from the same register map
+the driver uses (appliance/vestel.py), unlisted addresses inside the map are marked invalid so
+pymodbus answers ILLEGAL ADDRESS for a read across them, and the async `action` callback runs
+the model on every request: it fills in fresh values before a read, applies writes, answers
+ILLEGAL FUNCTION to anything but functions 3, 4 and 6, and ILLEGAL ADDRESS to the wrong
+register kind. A trace hook records every request as it came off the wire, gap-spanning ones
+included, so tests can check what the driver asked for.
+
+Quirks of the real box that the model reproduces: the alive register (6000) is checked and
+cleared every failsafe_timeout/2 s (never more often than every 3 s); a missed heartbeat drops
+the box to the failsafe current (2000) and it stays there until 5004 is written again; after
+0 A was written and the car unplugged, 5004 reads back 6.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import threading
+import time
+from dataclasses import dataclass
+
+from appliance import vestel
+from appliance.vestel import HOLDING, INPUT, REGISTER_MAP, REGISTERS
+
+CABLE_MAX_A = 32  # the simulated cable is a 32 A Type 2 cable
+
+
+@dataclass(frozen=True)
+class SimRequest:
+    """One request as the server received it."""
+
+    at_s: float  # time.monotonic()
+    function_code: int
+    address: int
+    count: int
+    values: tuple[int, ...]  # written values (empty for reads)
+    unlisted: tuple[int, ...]  # addresses of the request that the map does not list
+
+
+class SimulatedWallbox:
+    """A Vestel EVC04 on Modbus TCP or RTU, with a car that can be plugged in."""
+
+    def __init__(
+        self,
+        *,
+        unit_id: int = 255,
+        failsafe_timeout_default_s: int = 20,
+        max_current_a: int = 32,
+        phases: int = 3,
+        voltage_v: float = 230.0,
+        energy_time_scale: float = 1.0,
+        refuse_gaps: bool = True,
+    ):
+        self.unit_id = unit_id
+        self.max_current_a = max_current_a
+        self.phases = phases
+        self.voltage_v = voltage_v
+        self.energy_time_scale = energy_time_scale
+        self.refuse_gaps = refuse_gaps
+
+        self._lock = threading.RLock()
+        now = time.monotonic()
+        self._started_mono = now
+        self._started_wall = time.time()
+        self._last_tick = now
+
+        # Holding registers as the box keeps them.
+        self._setpoint_a = max_current_a
+        self._failsafe_current_a = max_current_a
+        self._failsafe_timeout_s = failsafe_timeout_default_s
+        self._alive = 0
+        self._next_alive_check = now + self._alive_check_interval_s()
+        self._in_failsafe = False
+
+        # Car and meter.
+        self._car_max_a: int | None = None
+        self._current_a = 0.0
+        self._meter_wh = 1_234_500.0
+        self._session_wh = 0.0
+        self._session_start_s: float | None = None
+        self._session_end_hhmmss = 0
+
+        self.alive_writes = 0
+        self.violations: list[str] = []
+        self.requests: list[SimRequest] = []
+        self.writes: list[tuple[int, int]] = []  # (address, value) in the order the box got them
+
+        self._kind_of = {a: reg.kind for reg in REGISTER_MAP for a in range(reg.address, reg.end)}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._server = None
+        self._stopped: asyncio.Event | None = None
+
+    # --- what the box holds and what the car does -------------------------------------------------
+
+    @property
+    def setpoint_a(self) -> int:
+        return self._setpoint_a
+
+    @property
+    def current_a(self) -> float:
+        with self._lock:
+            self.tick()
+            return self._current_a
+
+    @property
+    def power_w(self) -> int:
+        return round(self.current_a * self.voltage_v * self.phases)
+
+    @property
+    def energy_wh(self) -> float:
+        """Energy of the current session."""
+        with self._lock:
+            self.tick()
+            return self._session_wh
+
+    @property
+    def meter_wh(self) -> float:
+        with self._lock:
+            self.tick()
+            return self._meter_wh
+
+    @property
+    def in_failsafe(self) -> bool:
+        with self._lock:
+            self.tick()
+            return self._in_failsafe
+
+    @property
+    def failsafe_current_a(self) -> int:
+        return self._failsafe_current_a
+
+    @property
+    def failsafe_timeout_s(self) -> int:
+        return self._failsafe_timeout_s
+
+    @property
+    def car_connected(self) -> bool:
+        return self._car_max_a is not None
+
+    def plug_in(self, car_max_a: int = 32) -> None:
+        with self._lock:
+            self.tick()
+            self._car_max_a = car_max_a
+            self._session_wh = 0.0
+            self._session_start_s = time.monotonic()
+            self._session_end_hhmmss = 0
+            self._update_current()
+
+    def unplug(self) -> None:
+        with self._lock:
+            self.tick()
+            self._car_max_a = None
+            self._session_end_hhmmss = self._hhmmss(time.monotonic())
+            if self._setpoint_a == 0:
+                # Seen on real boxes: after 0 was written and the car left, 5004 reads back 6.
+                self._setpoint_a = 6
+            self._update_current()
+
+    def _alive_check_interval_s(self) -> float:
+        return max(self._failsafe_timeout_s / 2.0, 3.0)
+
+    def _effective_setpoint_a(self) -> int:
+        return self._failsafe_current_a if self._in_failsafe else self._setpoint_a
+
+    def _update_current(self) -> None:
+        if self._car_max_a is None:
+            self._current_a = 0.0
+            return
+        granted = min(self._effective_setpoint_a(), self._car_max_a, self.max_current_a, CABLE_MAX_A)
+        # Below 6 A no car charges (IEC 61851): 0 pauses, 1-5 A would too.
+        self._current_a = float(granted) if granted >= vestel.MIN_CHARGING_CURRENT_A else 0.0
+
+    def tick(self, now: float | None = None) -> None:
+        """Advance the model to `now` (time.monotonic())."""
+        with self._lock:
+            now = time.monotonic() if now is None else now
+            # The watchdog runs at its own rhythm, check by check, so a late tick is still exact.
+            while self._failsafe_timeout_s > 0 and now >= self._next_alive_check:
+                self._integrate(self._next_alive_check)
+                if self._alive:
+                    self._alive = 0
+                elif not self._in_failsafe:
+                    self._in_failsafe = True
+                    self._update_current()
+                self._next_alive_check += self._alive_check_interval_s()
+            self._integrate(now)
+
+    def _integrate(self, now: float) -> None:
+        dt_s = now - self._last_tick
+        if dt_s <= 0:
+            return
+        self._last_tick = now
+        energy_wh = self._current_a * self.voltage_v * self.phases * dt_s * self.energy_time_scale / 3600.0
+        self._meter_wh += energy_wh
+        self._session_wh += energy_wh
+
+    # --- registers ---------------------------------------------------------------------------------
+
+    def _hhmmss(self, now: float) -> int:
+        t = dt.datetime.fromtimestamp(self._started_wall + (now - self._started_mono))
+        return t.hour * 10000 + t.minute * 100 + t.second
+
+    def _values(self) -> dict[str, int | str]:
+        now = time.monotonic()
+        wall = dt.datetime.fromtimestamp(self._started_wall + (now - self._started_mono))
+        plugged = self._car_max_a is not None
+        current_ma = round(self._current_a * 1000)
+        phase_ma = [current_ma if i < self.phases else 0 for i in range(3)]
+        phase_w = [round(ma / 1000 * self.voltage_v) for ma in phase_ma]
+        if not plugged:
+            state = 0  # Available
+        elif self._current_a > 0:
+            state = 2  # Charging
+        else:
+            state = 3  # SuspendedEVSE: the box withholds current
+        return {
+            "serial": "SIM2024000001",
+            "chargepoint_id": "SIMULATED-EVC04",
+            "brand": "Vestel",
+            "model": "EVC04-AC22" if self.phases == 3 else "EVC04-AC7",
+            "firmware": "v3.187.0-sim",
+            "box_date": (wall.year % 100) * 10000 + wall.month * 100 + wall.day,
+            "box_time": wall.hour * 10000 + wall.minute * 100 + wall.second,
+            "max_power_w": round(self.max_current_a * self.voltage_v * self.phases),
+            "phases": 1 if self.phases == 3 else 0,
+            "chargepoint_state": state,
+            "charging_state": 1 if self._current_a > 0 else 0,
+            "equipment_state": 1,  # Running
+            "cable_state": 3 if plugged else 0,
+            "fault_code": 0,
+            "current_l1_ma": phase_ma[0],
+            "current_l2_ma": phase_ma[1],
+            "current_l3_ma": phase_ma[2],
+            "voltage_l1_v": round(self.voltage_v),
+            "voltage_l2_v": round(self.voltage_v) if self.phases == 3 else 0,
+            "voltage_l3_v": round(self.voltage_v) if self.phases == 3 else 0,
+            "power_w": sum(phase_w),
+            "power_l1_w": phase_w[0],
+            "power_l2_w": phase_w[1],
+            "power_l3_w": phase_w[2],
+            "meter_0_1kwh": int(self._meter_wh // 100),
+            "session_max_a": self.max_current_a,
+            "evse_min_a": vestel.MIN_CHARGING_CURRENT_A,
+            "evse_max_a": self.max_current_a,
+            "cable_max_a": CABLE_MAX_A if plugged else 0,
+            "session_energy_wh": int(self._session_wh),
+            "session_start_hhmmss": self._hhmmss(self._session_start_s) if self._session_start_s else 0,
+            "session_duration_s": int(now - self._session_start_s) if plugged and self._session_start_s else 0,
+            "session_end_hhmmss": self._session_end_hhmmss,
+            "failsafe_current_a": self._failsafe_current_a,
+            "failsafe_timeout_s": self._failsafe_timeout_s,
+            "setpoint_a": self._setpoint_a,
+            "alive": self._alive,
+        }
+
+    def register_words(self) -> dict[int, int]:
+        """Every listed address and the word it holds now."""
+        with self._lock:
+            self.tick()
+            values = self._values()
+        words: dict[int, int] = {}
+        for reg in REGISTER_MAP:
+            for offset, word in enumerate(vestel.encode(reg, values[reg.name])):
+                words[reg.address + offset] = word
+        return words
+
+    def _apply_write(self, address: int, value: int) -> None:
+        """A function 6 write the box accepted."""
+        now_text = dt.datetime.now().strftime("%H:%M:%S")
+        self.writes.append((address, value))
+        if address == REGISTERS["alive"].address:
+            self.alive_writes += 1
+            self._alive = 1 if value else 0
+        elif address == REGISTERS["setpoint_a"].address:
+            if 1 <= value < vestel.MIN_CHARGING_CURRENT_A:
+                self.violations.append(f"{now_text}: 5004 (setpoint) written with {value} A; only 0 or 6 A and more are allowed.")
+            self._setpoint_a = value
+            self._in_failsafe = False  # sticky failsafe ends only here
+        elif address == REGISTERS["failsafe_current_a"].address:
+            if 1 <= value < vestel.MIN_CHARGING_CURRENT_A:
+                self.violations.append(f"{now_text}: 2000 (failsafe current) written with {value} A; only 0 or 6 A and more are allowed.")
+            self._failsafe_current_a = value
+        elif address == REGISTERS["failsafe_timeout_s"].address:
+            self._failsafe_timeout_s = value
+            self._next_alive_check = time.monotonic() + self._alive_check_interval_s()
+        self._update_current()
+
+    # --- pymodbus glue ---------------------------------------------------------------------------
+
+    def _device(self):
+        from pymodbus.simulator import DataType, SimData, SimDevice
+
+        blocks = [
+            SimData(address=reg.address, values=[0] * reg.count, datatype=DataType.REGISTERS) for reg in REGISTER_MAP
+        ]
+        if not self.refuse_gaps:
+            # A lenient box: every address between the first and the last listed one answers 0.
+            listed = set(self._kind_of)
+            first, last = min(listed), max(listed)
+            gap_start = None
+            for address in range(first, last + 2):
+                if address not in listed and address <= last:
+                    gap_start = address if gap_start is None else gap_start
+                elif gap_start is not None:
+                    blocks.append(
+                        SimData(address=gap_start, count=address - gap_start, values=0, datatype=DataType.REGISTERS)
+                    )
+                    gap_start = None
+        return SimDevice(id=self.unit_id, simdata=blocks, action=self._action)
+
+    async def _action(self, function_code, start_address, address, count, registers, set_values):
+        from pymodbus.constants import ExcCodes
+
+        if function_code not in (3, 4, 6):
+            return ExcCodes.ILLEGAL_FUNCTION
+        wanted = INPUT if function_code == 4 else HOLDING
+        for a in range(address, address + count):
+            kind = self._kind_of.get(a)
+            if kind is not None and kind != wanted:
+                return ExcCodes.ILLEGAL_ADDRESS
+        with self._lock:
+            self.tick()
+            if set_values is not None:
+                for offset, value in enumerate(set_values):
+                    self._apply_write(address + offset, int(value))
+                return None
+            words = self.register_words()
+        for a in range(address, address + count):
+            registers[a - start_address] = words.get(a, 0)
+        return None
+
+    def _trace_pdu(self, sending: bool, pdu):
+        if not sending:
+            fc = int(getattr(pdu, "function_code", 0))
+            address = int(getattr(pdu, "address", 0))
+            values: tuple[int, ...] = ()
+            if fc in (6, 16):
+                values = tuple(int(v) for v in (getattr(pdu, "registers", None) or []))
+            count = len(values) if fc in (6, 16) else int(getattr(pdu, "count", 1) or 1)
+            kind = INPUT if fc == 4 else HOLDING
+            unlisted = tuple(vestel.unlisted_in(kind, address, count)) if fc in (3, 4, 6, 16) else ()
+            with self._lock:
+                self.requests.append(SimRequest(time.monotonic(), fc, address, count, values, unlisted))
+        return pdu
+
+    def _serve(self, make_server, ready: threading.Event, result: dict) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+
+        async def main():
+            try:
+                server = make_server()
+                await server.serve_forever(background=True)
+            except Exception as exc:  # reported to the caller of serve_*
+                result["error"] = exc
+                ready.set()
+                return
+            self._server = server
+            self._stopped = asyncio.Event()
+            sockets = getattr(getattr(server, "transport", None), "sockets", None)
+            if sockets:
+                result["port"] = sockets[0].getsockname()[1]
+            ready.set()
+            while not self._stopped.is_set():
+                self.tick()
+                try:
+                    await asyncio.wait_for(self._stopped.wait(), 0.25)
+                except asyncio.TimeoutError:
+                    pass
+            await server.shutdown()
+
+        try:
+            loop.run_until_complete(main())
+        finally:
+            loop.close()
+
+    def _start(self, make_server, what: str) -> dict:
+        if self._thread is not None:
+            raise RuntimeError("The simulated wallbox is already serving; stop() it first.")
+        ready = threading.Event()
+        result: dict = {}
+        self._thread = threading.Thread(target=self._serve, args=(make_server, ready, result), name="sim-wallbox", daemon=True)
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError(f"The simulated wallbox did not start {what} within 10 s.")
+        if "error" in result:
+            self._thread.join(5)
+            self._thread = None
+            raise RuntimeError(f"The simulated wallbox could not start {what}: {result['error']}")
+        return result
+
+    def serve_tcp(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        """Serve Modbus TCP in a background thread; returns the port."""
+        from pymodbus.server import ModbusTcpServer
+
+        def make():
+            return ModbusTcpServer(self._device(), address=(host, port), trace_pdu=self._trace_pdu)
+
+        result = self._start(make, f"on {host}:{port}")
+        return int(result["port"])
+
+    def serve_rtu(self, device: str, baudrate: int = 9600, parity: str = "N", stopbits: int = 1) -> None:
+        """Serve Modbus RTU on a serial device (a pseudo-terminal in tests) in a background thread."""
+        from pymodbus.server import ModbusSerialServer
+
+        def make():
+            return ModbusSerialServer(
+                self._device(),
+                port=device,
+                baudrate=baudrate,
+                bytesize=8,
+                parity=parity,
+                stopbits=stopbits,
+                trace_pdu=self._trace_pdu,
+            )
+
+        self._start(make, f"on {device}")
+
+    def stop(self) -> None:
+        thread, loop = self._thread, self._loop
+        if thread is None or loop is None:
+            return
+        if self._stopped is not None:
+            loop.call_soon_threadsafe(self._stopped.set)
+        thread.join(10)
+        self._thread = None
+        self._loop = None
+        self._server = None
+        self._stopped = None
+
+    def __enter__(self) -> SimulatedWallbox:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
