@@ -1,0 +1,269 @@
+"""The charging policy: measurements and a clock in, a setpoint out. No I/O, no threads.
+
+Everything here is pure apart from the small state a `Controller` keeps between calls (the last
+setpoint, when it was last raised, the pv-mode start/stop timers). The same inputs and clock give
+the same setpoint, so a whole day runs in a test in milliseconds.
+
+Safety rules (DESIGN.md) that live here:
+1. The setpoint is 0 or between the minimum current and the charger limit; never 1-5 A.
+2. setpoint x phases x voltage <= allowance + PV, PV only from a fresh measurement.
+3. With a grid meter and an import limit, the house's import stays under the limit.
+4. Lowering happens in the same call that sees the need; raising at most once per interval.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Iterable, Protocol
+
+MODES = ("fast", "pv", "minpv", "off")
+NEXT_MODE = {"fast": "pv", "pv": "minpv", "minpv": "fast", "off": "fast"}
+
+
+class _Window(Protocol):
+    start: time
+    end: time
+    mode: str
+
+    def contains(self, t: time) -> bool: ...
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    allowance_w: float = 11000.0
+    phases: int = 3
+    voltage_v: float = 230.0
+    import_limit_w: float = 0.0
+    min_current_a: int = 6
+    max_current_a: int = 32
+    stale_after_s: float = 60.0
+    ramp_up_interval_s: float = 30.0
+    enable_delay_s: float = 60.0
+    disable_delay_s: float = 300.0
+    min_restart_interval_s: float = 600.0
+    house_base_load_w: float = 300.0
+
+    @property
+    def watts_per_amp(self) -> float:
+        return self.phases * self.voltage_v
+
+    @classmethod
+    def from_settings(cls, settings) -> "PolicySettings":
+        g, w, f, c = settings.grid, settings.wallbox, settings.fronius, settings.control
+        return cls(
+            allowance_w=g.allowance_w, phases=g.phases, voltage_v=g.voltage_v,
+            import_limit_w=g.import_limit_w, min_current_a=w.min_current_a,
+            max_current_a=w.max_current_a, stale_after_s=f.stale_after_s,
+            ramp_up_interval_s=c.ramp_up_interval_s, enable_delay_s=c.enable_delay_s,
+            disable_delay_s=c.disable_delay_s, min_restart_interval_s=c.min_restart_interval_s,
+            house_base_load_w=c.house_base_load_w,
+        )
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What the policy knows at one moment. Times are the appliance's monotonic clock in seconds."""
+
+    now_s: float
+    mode: str = "fast"                 # the mode in force (after schedule and pause)
+    paused: bool = False
+    pv_w: float | None = None          # latest PV reading; None = never had one
+    pv_at_s: float | None = None       # when that reading arrived
+    grid_w: float | None = None        # latest grid meter reading (+ import); None = no meter
+    grid_at_s: float | None = None
+    car_w: float = 0.0                 # what the wallbox draws now (its own meter)
+    car_connected: bool | None = None  # None = not known (wallbox not answering)
+    charger_limit_a: int | None = None  # smallest of the session/EVSE/cable maximum the box reports
+
+
+@dataclass(frozen=True)
+class Decision:
+    setpoint_a: int
+    target_a: int              # what the mode asks for before the raise limit
+    budget_w: float            # what the safety rules let the wallbox draw now
+    pv_counted_w: float        # PV that counts (0 unless fresh)
+    data_fresh: bool
+    mode: str
+    surplus_w: float | None    # pv/minpv: PV surplus available to the car
+    surplus_estimated: bool    # surplus from PV - house_base_load_w (no grid meter)
+    reason: str                # one sentence for the log and the screen
+    waiting_for: str | None    # None, "sun", "paused", "off", "car", "ramp"
+
+
+def fmt_kw(watts: float) -> str:
+    return f"{watts / 1000:.1f} kW"
+
+
+def clamp_current(amps: float, min_a: int, limit_a: int) -> int:
+    """Rule 1: whole amps, 0 or min..limit; anything below the minimum is 0, never 1-5 A."""
+    if not math.isfinite(amps):
+        return 0
+    a = min(math.floor(amps + 1e-9), limit_a)
+    return a if a >= min_a else 0
+
+
+def is_fresh(at_s: float | None, now_s: float, stale_after_s: float) -> bool:
+    return at_s is not None and 0.0 <= now_s - at_s < stale_after_s
+
+
+@dataclass
+class Controller:
+    """Holds the setpoint and the timers between calls of `decide`."""
+
+    cfg: PolicySettings
+    setpoint_a: int = 0
+    last_raise_s: float = -math.inf
+    pv_running: bool = False
+    pv_above_since_s: float | None = None
+    pv_below_since_s: float | None = None
+    last_start_s: float = -math.inf
+    starts: int = 0
+
+    def decide(self, inp: Inputs) -> Decision:
+        cfg = self.cfg
+        wpa = cfg.watts_per_amp
+        limit_a = cfg.max_current_a
+        if inp.charger_limit_a is not None and inp.charger_limit_a > 0:
+            limit_a = min(limit_a, inp.charger_limit_a)
+
+        fresh = is_fresh(inp.pv_at_s, inp.now_s, cfg.stale_after_s) and inp.pv_w is not None
+        pv_w = max(0.0, float(inp.pv_w)) if fresh and math.isfinite(inp.pv_w) else 0.0
+        meter = (inp.grid_w is not None and math.isfinite(inp.grid_w)
+                 and is_fresh(inp.grid_at_s, inp.now_s, cfg.stale_after_s))
+        car_w = inp.car_w if math.isfinite(inp.car_w) and inp.car_w > 0 else 0.0
+
+        # Rule 2 (allowance + fresh PV) and rule 3 (house import limit) make the budget.
+        budget_w = cfg.allowance_w + pv_w
+        import_note = ""
+        if cfg.import_limit_w > 0:
+            if meter:
+                house_without_car_w = inp.grid_w - car_w
+                by_import = cfg.import_limit_w - house_without_car_w
+                if by_import < budget_w:
+                    budget_w = max(0.0, by_import)
+                    import_note = (f", house import limit {fmt_kw(cfg.import_limit_w)} "
+                                   f"(house {fmt_kw(house_without_car_w + pv_w)})")
+            else:
+                # No fresh meter: the house's import is unknown, so count no PV at all.
+                budget_w = min(budget_w, cfg.allowance_w)
+        safe_a = clamp_current(budget_w / wpa, cfg.min_current_a, limit_a)
+
+        surplus_w: float | None = None
+        estimated = False
+        waiting: str | None = None
+        mode = inp.mode
+        if inp.paused:
+            target_a, reason, waiting = 0, "Paused", "paused"
+        elif mode == "off":
+            target_a, reason, waiting = 0, "Mode off", "off"
+        elif mode == "fast":
+            target_a = safe_a
+            if fresh:
+                reason = f"PV {fmt_kw(pv_w)} + allowance {fmt_kw(cfg.allowance_w)}{import_note}"
+            else:
+                reason = f"Allowance only {fmt_kw(cfg.allowance_w)} (no fresh PV data){import_note}"
+        else:
+            if meter:
+                surplus_w = car_w - inp.grid_w
+            elif fresh:
+                surplus_w = pv_w - cfg.house_base_load_w
+                estimated = True
+            else:
+                surplus_w = 0.0
+            surplus_a = math.floor(max(0.0, surplus_w) / wpa + 1e-9)
+            est = " (estimated: PV - house base load)" if estimated else ""
+            if mode == "minpv":
+                if inp.car_connected is False:
+                    target_a, reason, waiting = 0, "No car connected", "car"
+                else:
+                    target_a = min(max(cfg.min_current_a, surplus_a), safe_a)
+                    reason = f"Minimum current + PV surplus {fmt_kw(max(0.0, surplus_w))}{est}"
+            else:
+                target_a, reason, waiting = self._pv_mode(inp, surplus_a, safe_a, surplus_w, est)
+
+        target_a = clamp_current(min(target_a, safe_a), cfg.min_current_a, limit_a) if target_a else 0
+
+        # Rule 4: lower at once, raise at most once per interval.
+        if target_a < self.setpoint_a:
+            self.setpoint_a = target_a
+        elif target_a > self.setpoint_a:
+            if inp.now_s - self.last_raise_s >= cfg.ramp_up_interval_s:
+                self.setpoint_a = target_a
+                self.last_raise_s = inp.now_s
+            else:
+                wait_s = cfg.ramp_up_interval_s - (inp.now_s - self.last_raise_s)
+                reason += f"; raising to {target_a} A in {wait_s:.0f} s"
+                waiting = waiting or ("ramp" if self.setpoint_a == 0 else None)
+        return Decision(
+            setpoint_a=self.setpoint_a, target_a=target_a, budget_w=budget_w, pv_counted_w=pv_w,
+            data_fresh=fresh, mode=mode, surplus_w=surplus_w, surplus_estimated=estimated,
+            reason=reason, waiting_for=waiting,
+        )
+
+    def _pv_mode(self, inp: Inputs, surplus_a: int, safe_a: int, surplus_w: float, est: str):
+        """Starts after enable_delay_s above the minimum, stops after disable_delay_s below it."""
+        cfg = self.cfg
+        now = inp.now_s
+        if inp.car_connected is False:
+            self.pv_running = False
+            self.pv_above_since_s = self.pv_below_since_s = None
+            return 0, "No car connected", "car"
+        enough = surplus_a >= cfg.min_current_a and safe_a >= cfg.min_current_a
+        surplus_txt = f"PV surplus {fmt_kw(max(0.0, surplus_w))}{est}"
+        if not self.pv_running:
+            self.pv_below_since_s = None
+            if not enough:
+                self.pv_above_since_s = None
+                return 0, f"{surplus_txt}: waiting for {cfg.min_current_a} A of surplus", "sun"
+            if self.pv_above_since_s is None:
+                self.pv_above_since_s = now
+            above_s = now - self.pv_above_since_s
+            if above_s < cfg.enable_delay_s:
+                return 0, (f"{surplus_txt}: starting when it holds for {cfg.enable_delay_s:.0f} s "
+                           f"({above_s:.0f} s so far)"), "sun"
+            since_start_s = now - self.last_start_s
+            if since_start_s < cfg.min_restart_interval_s:
+                return 0, (f"{surplus_txt}: next start allowed in "
+                           f"{cfg.min_restart_interval_s - since_start_s:.0f} s"), "sun"
+            self.pv_running = True
+            self.last_start_s = now
+            self.starts += 1
+            self.pv_above_since_s = None
+            return surplus_a, surplus_txt, None
+        if enough:
+            self.pv_below_since_s = None
+            return surplus_a, surplus_txt, None
+        if self.pv_below_since_s is None:
+            self.pv_below_since_s = now
+        below_s = now - self.pv_below_since_s
+        if below_s >= cfg.disable_delay_s:
+            self.pv_running = False
+            self.pv_below_since_s = None
+            return 0, f"{surplus_txt}: below the minimum for {below_s:.0f} s, stopping", "sun"
+        return cfg.min_current_a, (f"{surplus_txt}: holding {cfg.min_current_a} A, stopping in "
+                                   f"{cfg.disable_delay_s - below_s:.0f} s if it stays low"), None
+
+
+def mode_in_force(base_mode: str, schedule: Iterable[_Window], local_now: datetime) -> tuple[str, _Window | None]:
+    """The mode that applies at local wall-clock time `local_now`: the first schedule window that
+    contains it wins, else the base mode."""
+    t = local_now.time().replace(tzinfo=None)
+    for window in schedule:
+        if window.contains(t):
+            return window.mode, window
+    return base_mode, None
+
+
+def next_window_start(schedule: Iterable[_Window], local_now: datetime) -> datetime | None:
+    """The next local time a schedule window starts (for "starts 00:30" on the screen)."""
+    best = None
+    for window in schedule:
+        candidate = local_now.replace(hour=window.start.hour, minute=window.start.minute, second=0,
+                                      microsecond=0)
+        if candidate <= local_now:
+            candidate += timedelta(days=1)
+        if best is None or candidate < best:
+            best = candidate
+    return best
