@@ -337,11 +337,16 @@ class VestelClient:
     # --- requests -------------------------------------------------------------------------
 
     def _request(self, what: str, call: Callable[[], object]):
-        from pymodbus.exceptions import ModbusException
+        from pymodbus.exceptions import ConnectionException, ModbusException
 
         with self._lock:
             try:
                 response = call()
+            except ConnectionException as exc:
+                raise WallboxError(
+                    f"The connection to the wallbox ({self._description}) is closed or broke while {what} "
+                    f"({exc}): {self._fix_hint}."
+                ) from exc
             except ModbusException as exc:
                 raise WallboxError(
                     f"The wallbox ({self._description}) did not answer {what} within "

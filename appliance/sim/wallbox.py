@@ -87,6 +87,8 @@ class SimulatedWallbox:
         self.violations: list[str] = []
         self.requests: list[SimRequest] = []
         self.writes: list[tuple[int, int]] = []  # (address, value) in the order the box got them
+        self.connections = 0  # Modbus connections opened to the box (TCP) since creation
+        self._frozen_words: dict[int, int] | None = None
 
         self._kind_of = {a: reg.kind for reg in REGISTER_MAP for a in range(reg.address, reg.end)}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -159,6 +161,14 @@ class SimulatedWallbox:
                 # Seen on real boxes: after 0 was written and the car left, 5004 reads back 6.
                 self._setpoint_a = 6
             self._update_current()
+
+    def freeze_answers(self) -> None:
+        """Answer every read with the values of this moment until a new connection is opened.
+
+        Real boxes have been seen doing this on Modbus TCP; the box's clock (294) stops with them.
+        """
+        with self._lock:
+            self._frozen_words = self.register_words()
 
     def _alive_check_interval_s(self) -> float:
         return max(self._failsafe_timeout_s / 2.0, 3.0)
@@ -328,7 +338,7 @@ class SimulatedWallbox:
                 for offset, value in enumerate(set_values):
                     self._apply_write(address + offset, int(value))
                 return None
-            words = self.register_words()
+            words = self._frozen_words if self._frozen_words is not None else self.register_words()
         for a in range(address, address + count):
             registers[a - start_address] = words.get(a, 0)
         return None
@@ -346,6 +356,12 @@ class SimulatedWallbox:
             with self._lock:
                 self.requests.append(SimRequest(time.monotonic(), fc, address, count, values, unlisted))
         return pdu
+
+    def _trace_connect(self, connected: bool) -> None:
+        if connected:
+            with self._lock:
+                self.connections += 1
+                self._frozen_words = None
 
     def _serve(self, make_server, ready: threading.Event, result: dict) -> None:
         loop = asyncio.new_event_loop()
@@ -398,7 +414,9 @@ class SimulatedWallbox:
         from pymodbus.server import ModbusTcpServer
 
         def make():
-            return ModbusTcpServer(self._device(), address=(host, port), trace_pdu=self._trace_pdu)
+            return ModbusTcpServer(
+                self._device(), address=(host, port), trace_pdu=self._trace_pdu, trace_connect=self._trace_connect
+            )
 
         result = self._start(make, f"on {host}:{port}")
         return int(result["port"])
@@ -416,6 +434,7 @@ class SimulatedWallbox:
                 parity=parity,
                 stopbits=stopbits,
                 trace_pdu=self._trace_pdu,
+                trace_connect=self._trace_connect,
             )
 
         self._start(make, f"on {device}")
