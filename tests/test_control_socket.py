@@ -1,0 +1,318 @@
+"""The control socket over a real Unix socket: round trips, validation, permissions, life cycle."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import stat
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from appliance.control_socket import (ControlError, ControlServer, may_change, send_command,
+                                      supplementary_groups, validate)
+from appliance.state import ApplianceState, apply_command
+
+NOBODY = 65534
+
+
+class ToyService:
+    """What the service does with commands: state in memory, the status built from it."""
+
+    def __init__(self, now_epoch_s: float = 1_790_000_000.0):
+        self.state = ApplianceState("fast")
+        self.now_epoch_s = now_epoch_s
+        self.calls: list[dict] = []
+
+    def handle(self, command: dict) -> dict:
+        self.calls.append(command)
+        if command["command"] == "status":
+            return {"ok": True, "mode": self.state.mode, "paused": self.state.paused,
+                    "setpoint_a": 0 if self.state.paused else 16, "pv_w": 5600.0}
+        self.state, answer = apply_command(self.state, command, now_epoch_s=self.now_epoch_s)
+        return answer
+
+
+@pytest.fixture
+def served(tmp_path):
+    service = ToyService()
+    server = ControlServer(tmp_path / "run" / "control.sock", service.handle)
+    server.start()
+    yield server, service
+    server.stop()
+
+
+def raw_exchange(path, *lines: bytes, timeout_s: float = 5.0) -> list[dict]:
+    """Sends raw lines on one connection, returns one parsed answer per line."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout_s)
+        s.connect(str(path))
+        s.sendall(b"".join(lines))
+        data = b""
+        while data.count(b"\n") < len(lines):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return [json.loads(x) for x in data.splitlines()]
+
+
+def test_round_trips(served):
+    server, service = served
+    status = send_command(server.path, "status")
+    assert status == {"ok": True, "mode": "fast", "paused": False, "setpoint_a": 16, "pv_w": 5600.0}
+
+    answer = send_command(server.path, "mode", mode="pv")
+    assert answer["mode"] == "pv" and answer["previous_mode"] == "fast"
+    assert send_command(server.path, "status")["mode"] == "pv"
+
+    answer = send_command(server.path, "pause", minutes=10)
+    assert answer["paused"] is True
+    assert answer["pause_until_epoch_s"] == pytest.approx(service.now_epoch_s + 600)
+    assert send_command(server.path, "status")["setpoint_a"] == 0
+
+    answer = send_command(server.path, "pause", minutes=None)
+    assert answer["pause_until_epoch_s"] is None
+    answer = send_command(server.path, "resume")
+    assert answer["paused"] is False and answer["was_paused"] is True
+    assert service.state == ApplianceState("pv")
+
+
+def test_socket_file_mode(served):
+    server, _ = served
+    st = os.stat(server.path)
+    assert stat.S_ISSOCK(st.st_mode)
+    assert stat.S_IMODE(st.st_mode) == 0o660
+    assert server.socket_gid == st.st_gid
+
+
+def test_several_requests_on_one_connection_and_bad_input(served):
+    server, service = served
+    answers = raw_exchange(
+        server.path,
+        b'{"command": "status"}\n',
+        b'this is not json\n',
+        b'["status"]\n',
+        b'{"command": "reboot"}\n',
+        b'{"command": "mode", "mode": "turbo"}\n',
+        b'{"command": "mode"}\n',
+        b'{"command": "pause", "minutes": -5}\n',
+        b'{"command": "pause", "minutes": "ten"}\n',
+        b'{"command": "pause", "minutes": 0}\n',
+    )
+    assert len(answers) == 9
+    assert answers[0]["ok"] is True and answers[0]["mode"] == "fast"
+    assert answers[1]["ok"] is False and "Not valid JSON" in answers[1]["error"]
+    assert answers[2]["ok"] is False and "one JSON object" in answers[2]["error"]
+    assert answers[3]["ok"] is False and "Unknown command 'reboot'" in answers[3]["error"]
+    assert "status, mode, pause, resume" in answers[3]["error"]
+    assert answers[4]["ok"] is False and "Unknown mode 'turbo'" in answers[4]["error"]
+    assert "fast, pv, minpv, off" in answers[4]["error"]
+    assert answers[5]["ok"] is False and "Unknown mode None" in answers[5]["error"]
+    assert answers[6]["ok"] is False and "minutes" in answers[6]["error"]
+    assert answers[7]["ok"] is False
+    # 0 minutes = until resumed, as in the settings file.
+    assert answers[8]["ok"] is True and answers[8]["pause_until_epoch_s"] is None
+    # Only valid commands reached the service.
+    assert [c["command"] for c in service.calls] == ["status", "pause"]
+    assert service.calls[1] == {"command": "pause", "minutes": None}
+
+
+def test_errors_are_raised_readably_by_the_client(served):
+    server, _ = served
+    with pytest.raises(ControlError, match="Unknown mode 'turbo'") as info:
+        send_command(server.path, "mode", mode="turbo")
+    assert info.value.answer["ok"] is False
+
+
+def test_handler_failure_is_an_answer_not_a_crash(tmp_path):
+    def broken(command):
+        raise RuntimeError("wallbox link is down")
+
+    with ControlServer(tmp_path / "c.sock", broken) as server:
+        with pytest.raises(ControlError, match="wallbox link is down"):
+            send_command(server.path, "status")
+        # Still serving afterwards.
+        with pytest.raises(ControlError, match="could not carry out"):
+            send_command(server.path, "resume")
+
+
+def test_not_running_gives_the_hint(tmp_path):
+    with pytest.raises(ControlError, match=r"Is the service running\? systemctl status wallbox"):
+        send_command(tmp_path / "missing.sock", "status")
+    # A socket file nobody listens on (service killed) says the same.
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(tmp_path / "stale.sock"))
+    stale.close()
+    with pytest.raises(ControlError, match="systemctl status wallbox"):
+        send_command(tmp_path / "stale.sock", "status")
+
+
+def test_stale_socket_file_is_replaced_at_start(tmp_path):
+    path = tmp_path / "control.sock"
+    leftover = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    leftover.bind(str(path))  # bound, never listening: what a killed service leaves
+    leftover.close()
+    assert path.exists()
+    with ControlServer(path, ToyService().handle) as server:
+        assert send_command(server.path, "status")["mode"] == "fast"
+    assert not path.exists()  # stop() cleans up
+
+
+def test_a_live_service_is_not_displaced(served):
+    server, _ = served
+    second = ControlServer(server.path, ToyService().handle)
+    with pytest.raises(RuntimeError, match="already listens"):
+        second.start()
+    assert send_command(server.path, "status")["ok"] is True
+
+
+def test_a_regular_file_is_not_deleted(tmp_path):
+    path = tmp_path / "control.sock"
+    path.write_text("important")
+    with pytest.raises(FileExistsError, match="not a socket"):
+        ControlServer(path, ToyService().handle).start()
+    assert path.read_text() == "important"
+
+
+def test_stop_is_prompt_even_with_an_idle_client_connected(tmp_path):
+    server = ControlServer(tmp_path / "c.sock", ToyService().handle)
+    server.start()
+    idle = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    idle.connect(str(server.path))
+    idle.sendall(b'{"command": "stat')  # half a request, then silence
+    time.sleep(0.05)
+    t0 = time.monotonic()
+    server.stop()
+    elapsed_s = time.monotonic() - t0
+    idle.close()
+    assert elapsed_s < 0.5, elapsed_s
+    assert not server.path.exists()
+    assert not any(t.name == "control-socket" for t in threading.enumerate())
+
+
+def test_group_that_does_not_exist_is_reported(tmp_path):
+    server = ControlServer(tmp_path / "c.sock", ToyService().handle, group="no-such-group-xyz")
+    with pytest.raises(ValueError, match="groupadd no-such-group-xyz"):
+        server.start()
+
+
+@pytest.mark.parametrize("uid, gid, groups, expected", [
+    (0, 0, (), True),                      # root
+    (0, 1234, (), True),                   # root with another primary group
+    (998, 998, (), True),                  # the service's own user
+    (1000, 997, (), True),                 # primary group is the socket's group
+    (1000, 1000, (27, 997), True),         # supplementary member of the socket's group
+    (1000, 1000, (27, 100), False),        # an ordinary user
+    (NOBODY, NOBODY, (), False),
+])
+def test_peer_credential_decision(uid, gid, groups, expected):
+    assert may_change(uid, gid, groups, server_uid=998, socket_gid=997) is expected
+
+
+def test_peer_credential_decision_without_a_group():
+    assert may_change(1000, 1000, (1000,), server_uid=998, socket_gid=None) is False
+    assert may_change(998, 1000, (), server_uid=998, socket_gid=None) is True
+
+
+def test_supplementary_groups_of_this_process():
+    assert set(supplementary_groups(os.getpid())) == set(os.getgroups())
+    assert supplementary_groups(2 ** 22 + 12345) == ()  # no such process
+
+
+def test_validate_normalises():
+    assert validate({"command": "pause"}) == ({"command": "pause", "minutes": None}, "")
+    assert validate({"command": "pause", "minutes": 12.5}) == ({"command": "pause", "minutes": 12.5}, "")
+    assert validate({"command": "resume", "extra": 1}) == ({"command": "resume"}, "")
+    assert validate({"command": "pause", "minutes": True})[0] is None
+
+
+def _as_nobody(fn) -> dict:
+    """Runs fn() in a forked child that dropped to user and group nobody; returns what fn returned."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: never return into pytest
+        code = 0
+        try:
+            os.close(r)
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            result = fn()
+        except BaseException as e:  # noqa: BLE001 - report everything to the parent
+            result = {"child_error": f"{type(e).__name__}: {e}"}
+            code = 1
+        os.write(w, json.dumps(result).encode())
+        os.close(w)
+        os._exit(code)
+    os.close(w)
+    data = b""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        chunk = os.read(r, 65536)
+        if not chunk:
+            break
+        data += chunk
+    os.close(r)
+    os.waitpid(pid, 0)
+    return json.loads(data)
+
+
+def _try(path, command, **args) -> dict:
+    try:
+        return {"answer": send_command(path, command, **args)}
+    except ControlError as e:
+        return {"error": str(e)}
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to become nobody")
+def test_an_ordinary_user_is_refused_changes():
+    # tmp_path sits in a root-only directory; nobody needs to reach the socket.
+    directory = Path(tempfile.mkdtemp(prefix="wallbox-ctl-"))
+    directory.chmod(0o755)
+    service = ToyService()
+    try:
+        # Socket open to everyone: the peer-credential check is what refuses the change.
+        with ControlServer(directory / "open.sock", service.handle, mode=0o666) as server:
+            result = _as_nobody(lambda: _try(server.path, "mode", mode="off"))
+            assert "Only root and members of group root may change the mode: run with sudo" \
+                in result["error"], result
+            result = _as_nobody(lambda: _try(server.path, "status"))
+            assert result["answer"]["mode"] == "fast", result
+            assert service.state.mode == "fast"
+            assert send_command(server.path, "mode", mode="off")["mode"] == "off"  # root may
+
+        # The default 0660 socket: nobody cannot even connect, and is told why.
+        with ControlServer(directory / "closed.sock", service.handle) as server:
+            result = _as_nobody(lambda: _try(server.path, "status"))
+            assert "Only root and members of group root" in result["error"], result
+            assert "sudo" in result["error"]
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to chown and setuid")
+def test_members_of_the_socket_group_may_change():
+    import grp
+
+    try:
+        group = grp.getgrgid(NOBODY).gr_name
+    except KeyError:
+        pytest.skip("no group with gid 65534 here")
+    directory = Path(tempfile.mkdtemp(prefix="wallbox-ctl-"))
+    directory.chmod(0o755)
+    service = ToyService()
+    try:
+        with ControlServer(directory / "control.sock", service.handle, group=group) as server:
+            st = os.stat(server.path)
+            assert st.st_gid == NOBODY and stat.S_IMODE(st.st_mode) == 0o660
+            result = _as_nobody(lambda: _try(server.path, "mode", mode="minpv"))
+            assert result["answer"]["mode"] == "minpv", result
+            assert service.state.mode == "minpv"
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
