@@ -194,6 +194,10 @@ class _UploadHandler(FTPHandler):
     banner = "Wallbox appliance: ready for Fronius push uploads."
     use_sendfile = False
 
+    def __init__(self, conn, server, ioloop=None):
+        self._uploads: dict[str, _UploadBuffer] = {}  # path -> buffer, until the upload ends
+        super().__init__(conn, server, ioloop=ioloop)
+
     def handle(self):
         if not self.receiver._ip_allowed(self.remote_ip):
             self.receiver._refuse_connection(self.remote_ip)
@@ -204,12 +208,11 @@ class _UploadHandler(FTPHandler):
 
     def new_upload(self, path: str) -> _UploadBuffer:
         buffer = _UploadBuffer(path, self.receiver.max_upload_bytes)
-        self._uploads = getattr(self, "_uploads", {})
         self._uploads[path] = buffer
         return buffer
 
     def _take_upload(self, path: str) -> _UploadBuffer | None:
-        return getattr(self, "_uploads", {}).pop(path, None)
+        return self._uploads.pop(path, None)
 
     def on_file_received(self, file):
         buffer = self._take_upload(file)
@@ -235,7 +238,13 @@ def _plain_ip(address: str) -> str:
 
 
 class FtpReceiver:
-    """Receives Fronius push uploads over FTP and hands each parsed measurement on."""
+    """Receives Fronius push uploads over FTP and hands each parsed measurement on.
+
+    on_measurement(measurement) and on_rejected(source, reason) run on the receiver's own
+    thread as soon as an upload ends; keep them short (store the value, set an event).
+    Exceptions they raise are logged and do not stop the server. ``max_connections`` counts
+    open control and data connections together.
+    """
 
     def __init__(
         self,
