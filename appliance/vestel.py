@@ -235,6 +235,10 @@ class WallboxError(Exception):
     """A request to the wallbox failed; the message says what failed and the likely fix."""
 
 
+class WallboxRefused(WallboxError):
+    """The wallbox answered, but with a Modbus exception (it is there, it refused the request)."""
+
+
 def _check_current(current_a: int, what: str) -> int:
     if isinstance(current_a, bool) or int(current_a) != current_a:
         raise ValueError(f"{what} must be a whole number of amps, not {current_a!r}.")
@@ -364,7 +368,7 @@ class VestelClient:
                 1: "this box does not support that function; the firmware may be too old",
                 2: "this box does not have that register; the firmware may be too old or the unit id wrong",
             }.get(code, self._fix_hint)
-            raise WallboxError(
+            raise WallboxRefused(
                 f"The wallbox ({self._description}) refused {what} with exception {code} ({name}): {hint}."
             )
         return response
@@ -507,6 +511,11 @@ class WallboxLink:
         self._identity: WallboxIdentity | None = None
         self._last_error: str | None = None
         self._box_time_seen: tuple[int, float] | None = None
+        self._next_heartbeat = 0.0
+        self._status_refused = False
+        self._backoff_s = 1.0
+        self._retry_wait_s = 0.0
+        self._good_since_connect = False  # a status read succeeded on this connection
 
         self.heartbeats_written = 0
         self.setpoint_writes = 0
@@ -600,6 +609,10 @@ class WallboxLink:
             self._last_error = error
             if was_connected:
                 self._lost_at = self._clock()
+                if not self._good_since_connect:
+                    # A box that accepts the connection and then fails at once gets backoff too.
+                    self._retry_wait_s = self._backoff_s
+                    self._backoff_s = min(self._backoff_s * 2, self.BACKOFF_MAX_S)
         self.client.close()
         if was_connected:
             self._event(
@@ -618,7 +631,12 @@ class WallboxLink:
         client.write_alive()
         self.heartbeats_written += 1
         next_heartbeat = self._clock() + self.heartbeat_interval_s
-        identity = client.read_identity()
+        try:
+            identity: WallboxIdentity | None = client.read_identity()
+        except WallboxRefused as exc:
+            # Identity is for people, not for control: a box without some of it still charges.
+            identity = None
+            self._event(f"Could not read the wallbox's identity, carrying on without it: {exc}")
         with self._state_lock:
             desired = self._desired_a
         if desired is not None:
@@ -633,13 +651,18 @@ class WallboxLink:
             self._connected = True
             self._last_error = None
             self._box_time_seen = None
+            self._status_refused = False
         self._next_heartbeat = next_heartbeat
         now = self._clock()
         if not self._ever_connected:
             self._ever_connected = True
+            what = (
+                f"{identity.brand} {identity.model}, serial {identity.serial}, firmware {identity.firmware}"
+                if identity is not None
+                else "identity unknown"
+            )
             self._event(
-                f"Wallbox connected ({client.describe()}): {identity.brand} {identity.model}, serial "
-                f"{identity.serial}, firmware {identity.firmware}; failsafe {self.failsafe_current_a} A "
+                f"Wallbox connected ({client.describe()}): {what}; failsafe {self.failsafe_current_a} A "
                 f"after {self.failsafe_timeout_s} s."
             )
         else:
@@ -650,9 +673,23 @@ class WallboxLink:
         return True
 
     def _read_status(self) -> None:
-        status = self.client.read_status()
+        try:
+            status = self.client.read_status()
+        except WallboxRefused as exc:
+            # The box is there (the heartbeat goes on) but refuses a status register: keep the old
+            # status, whose age tells the control loop it is stale, and say so once.
+            with self._state_lock:
+                self._last_error = str(exc)
+            if not self._status_refused:
+                self._status_refused = True
+                self._event(f"Wallbox status unavailable: {exc}")
+            return
+        self._status_refused = False
         now = self._clock()
         with self._state_lock:
+            self._good_since_connect = True
+            self._backoff_s = 1.0
+            self._last_error = None
             previous = self._status
             self._status = status
             self._status_at = now
@@ -665,20 +702,34 @@ class WallboxLink:
                 f"The wallbox's clock (register 294) has not changed for {now - seen[1]:.0f} s: its answers "
                 "are frozen; reopening the connection."
             )
+        if (status.failsafe_current_a, status.failsafe_timeout_s) != (self.failsafe_current_a, self.failsafe_timeout_s):
+            # The box lost them (restarted without the connection dropping, e.g. on RS-485).
+            self._event(
+                f"Wallbox reports failsafe {status.failsafe_current_a} A after {status.failsafe_timeout_s} s "
+                f"instead of {self.failsafe_current_a} A after {self.failsafe_timeout_s} s (restarted?): "
+                "failsafe and setpoint written again."
+            )
+            self.client.write_failsafe(self.failsafe_current_a, self.failsafe_timeout_s)
+            if desired is not None:
+                self._write_setpoint(desired)
+            return
         if status.car_connected and previous is not None and not previous.car_connected and desired is not None:
             # The box may have changed 5004 on its own while no car was there (0 reads back as 6).
             self._event(f"Car connected: setpoint {desired} A written again.")
             self._write_setpoint(desired)
 
     def _run(self) -> None:
-        backoff_s = 1.0
-        self._next_heartbeat = 0.0
         next_status = 0.0
         while not self._stop.is_set():
             if not self._connected:
+                if self._retry_wait_s > 0:
+                    if self._stop.wait(self._retry_wait_s):
+                        break
+                    self._retry_wait_s = 0.0
                 try:
+                    with self._state_lock:
+                        self._good_since_connect = False
                     self._connect()
-                    backoff_s = 1.0
                     next_status = self._clock()
                 except (WallboxError, ValueError) as exc:
                     with self._state_lock:
@@ -686,11 +737,11 @@ class WallboxLink:
                         self._last_error = str(exc)
                         if self._lost_at is None:
                             self._lost_at = self._clock()
+                        self._retry_wait_s = self._backoff_s
+                        self._backoff_s = min(self._backoff_s * 2, self.BACKOFF_MAX_S)
                     self.client.close()
                     if first_failure:
-                        self._event(f"{exc} Retrying every {backoff_s:g}-{self.BACKOFF_MAX_S:g} s.")
-                    self._stop.wait(backoff_s)
-                    backoff_s = min(backoff_s * 2, self.BACKOFF_MAX_S)
+                        self._event(f"{exc} Retrying every {self._retry_wait_s:g}-{self.BACKOFF_MAX_S:g} s.")
                     continue
             try:
                 now = self._clock()

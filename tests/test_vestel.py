@@ -371,3 +371,62 @@ def test_frozen_answers_make_the_link_reconnect(sim, links):
     sim.freeze_answers()
     assert wait_until(lambda: link.reconnects == 1, timeout_s=6)
     assert sim.connections == 2
+
+
+def test_failsafe_registers_lost_by_the_box_are_written_again(sim, links):
+    from pymodbus.client import ModbusTcpClient
+
+    events: list[str] = []
+    link = links(sim.port, events=events, failsafe_current_a=8, failsafe_timeout_s=20)
+    link.set_setpoint(16)
+    link.start()
+    assert wait_until(lambda: link.status is not None, timeout_s=5)
+    # A restart of the box without the connection dropping (as on RS-485) resets its registers.
+    other = ModbusTcpClient("127.0.0.1", port=sim.port, timeout=2, retries=0)
+    assert other.connect()
+    try:
+        other.write_register(2000, 32, device_id=255)
+        other.write_register(5004, 32, device_id=255)
+    finally:
+        other.close()
+    assert wait_until(lambda: sim.failsafe_current_a == 8 and sim.setpoint_a == 16, timeout_s=3)
+    assert link.connected
+    assert any("failsafe and setpoint written again" in e for e in events)
+
+
+def test_a_box_without_identity_registers_still_charges(sim, links):
+    sim.missing_registers = {130}  # chargepoint id: not on every firmware
+    events: list[str] = []
+    link = links(sim.port, events=events)
+    link.start()
+    assert wait_until(lambda: link.status is not None, timeout_s=5)
+    assert link.connected and link.identity is None
+    assert link.set_setpoint(16) and sim.setpoint_a == 16
+    assert any("identity" in e and "130-179" in e for e in events)
+
+
+def test_refused_status_keeps_the_heartbeat_and_reports_the_register(sim, links):
+    sim.missing_registers = {1106}
+    link = links(sim.port, failsafe_timeout_s=2)  # heartbeat every 0.5 s
+    link.start()
+    assert wait_until(lambda: link.last_error is not None, timeout_s=5)
+    assert "1106" in link.last_error and "ILLEGAL ADDRESS" in link.last_error
+    assert link.connected and link.status is None
+    alive_before = sim.alive_writes
+    time.sleep(1.1)
+    assert sim.alive_writes >= alive_before + 2
+    assert link.reconnects == 0
+    sim.missing_registers = set()
+    assert wait_until(lambda: link.status is not None, timeout_s=3)
+    assert link.last_error is None
+
+
+def test_a_box_that_fails_right_after_connecting_gets_backoff_too(sim, links):
+    sim.missing_registers = {2002}  # the very first write is refused: the link cannot set the failsafe
+    link = links(sim.port)
+    link.start()
+    time.sleep(3.3)
+    attempts = [r for r in sim.requests if r.function_code == 6 and r.address == 2002]
+    assert 2 <= len(attempts) <= 3  # at 0, 1 and 3 s; not a tight loop
+    assert not link.connected
+    assert "2002" in link.last_error

@@ -87,6 +87,8 @@ class SimulatedWallbox:
         self.violations: list[str] = []
         self.requests: list[SimRequest] = []
         self.writes: list[tuple[int, int]] = []  # (address, value) in the order the box got them
+        # Addresses this box answers ILLEGAL ADDRESS for, like a firmware that lacks them.
+        self.missing_registers: set[int] = set()
         self.connections = 0  # Modbus connections opened to the box (TCP) since creation
         self._frozen_words: dict[int, int] | None = None
 
@@ -330,7 +332,7 @@ class SimulatedWallbox:
         wanted = INPUT if function_code == 4 else HOLDING
         for a in range(address, address + count):
             kind = self._kind_of.get(a)
-            if kind is not None and kind != wanted:
+            if (kind is not None and kind != wanted) or a in self.missing_registers:
                 return ExcCodes.ILLEGAL_ADDRESS
         with self._lock:
             self.tick()
