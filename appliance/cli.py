@@ -19,6 +19,8 @@ def _setup_logging(verbose: bool = False) -> None:
         datefmt="%H:%M:%S",
         stream=sys.stdout,
     )
+    # pymodbus logs every failed connect twice in its own words; the wallbox link says it once, readably.
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
 
 def _load(path: str):

@@ -347,7 +347,8 @@ def parse_settings(raw: dict, source: str = "settings") -> Settings:
     fr = {k: get(f, FroniusSettings, k) for k in (x.name for x in fields(FroniusSettings))}
     fronius_kw = {
         "ftp_host": _string(ck, "fronius.ftp_host", fr["ftp_host"]),
-        "ftp_port": _number(ck, "fronius.ftp_port", fr["ftp_port"], 1, 65535, integer=True),
+        "ftp_port": _number(ck, "fronius.ftp_port", fr["ftp_port"], 0, 65535, integer=True,
+                            unit=" (0 = any free port, for tests)"),
         "ftp_user": _string(ck, "fronius.ftp_user", fr["ftp_user"], required=True,
                             why="must not be empty: the login you enter in the inverter's Push Service"),
         "ftp_password": _string(ck, "fronius.ftp_password", fr["ftp_password"], required=True,
@@ -367,7 +368,7 @@ def parse_settings(raw: dict, source: str = "settings") -> Settings:
         except ValueError:
             ck.add("fronius.ftp_host", fr["ftp_host"], 'must be an IP address to listen on, e.g. "0.0.0.0"')
     ips = fr["allowed_ips"]
-    if not isinstance(ips, list) or not all(isinstance(i, str) for i in ips):
+    if not isinstance(ips, (list, tuple)) or not all(isinstance(i, str) for i in ips):
         ck.add("fronius.allowed_ips", ips, 'must be a list of addresses, e.g. ["192.168.178.40"], or []')
     else:
         good = []

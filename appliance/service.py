@@ -1,0 +1,431 @@
+"""The appliance service: inverter data in, policy, wallbox setpoint and screen out.
+
+One control thread owns the policy. Everything else talks to it through a queue: the FTP receiver
+and the Solar API poller hand in measurements, the button and the control socket hand in commands.
+The control thread decides at once when a measurement arrives (so a drop in PV lowers the current
+in the same cycle) and at least once a second otherwise (so data going stale is noticed).
+The wallbox link keeps its own heartbeat thread; the control loop only tells it the setpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+from zoneinfo import ZoneInfo
+
+from . import __version__
+from .config import Settings
+from .control import NEXT_MODE, Controller, Inputs, PolicySettings, fmt_kw, mode_in_force, next_window_start
+from .fronius import Measurement, SolarApiPoller
+from .ftp_receiver import FtpReceiver
+from .sdnotify import SystemdNotifier
+from .vestel import VestelClient, WallboxLink
+
+log = logging.getLogger("appliance")
+
+CYCLE_S = 1.0
+WALLBOX_STATUS_STALE_S = 10.0
+
+
+@dataclass
+class Readings:
+    """The newest inverter data, kept per kind: a PAC-only push carries PV but no grid meter."""
+
+    pv_w: float | None = None
+    pv_at_s: float | None = None
+    grid_w: float | None = None
+    load_w: float | None = None
+    grid_at_s: float | None = None
+    source: str = ""
+
+    def take(self, m: Measurement) -> None:
+        self.pv_w, self.pv_at_s, self.source = m.pv_w, m.received_at, m.source
+        if m.kind == "powerflow":
+            self.grid_w, self.load_w, self.grid_at_s = m.grid_w, m.load_w, m.received_at
+
+
+class Service:
+    """Wires sources -> control -> wallbox and screen. `run()` blocks until `stop()`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        client: VestelClient | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], datetime] | None = None,
+        display_backend: Any = None,
+        on_frame: Callable[[Any], None] | None = None,
+        notifier: SystemdNotifier | None = None,
+        link_options: dict | None = None,
+        settings_error: str | None = None,
+    ):
+        self.settings = settings
+        self.clock = clock
+        self.tz = ZoneInfo(settings.control.timezone) if settings.control.timezone else None
+        self.wall_clock = wall_clock or (lambda: datetime.now(self.tz).astimezone(self.tz))
+        self.policy = PolicySettings.from_settings(settings)
+        self.controller = Controller(self.policy)
+        self.readings = Readings()
+        self.inbox: queue.Queue = queue.Queue()
+        self._stop = threading.Event()
+        self.notifier = notifier or SystemdNotifier()
+        self.settings_error = settings_error
+
+        w = settings.wallbox
+        if client is None:
+            client = (VestelClient.tcp(w.host, w.port, w.unit_id) if w.transport == "tcp" else
+                      VestelClient.rtu(w.serial_port, w.baudrate, w.parity, w.stopbits, w.unit_id))
+        self.link = WallboxLink(client, failsafe_current_a=settings.failsafe_current_a,
+                                failsafe_timeout_s=w.failsafe_timeout_s, clock=clock, **(link_options or {}))
+        f = settings.fronius
+        self.receiver = FtpReceiver(
+            host=f.ftp_host, port=f.ftp_port, user=f.ftp_user, password=f.ftp_password,
+            allowed_ips=f.allowed_ips, on_measurement=self._measurement_arrived,
+            on_rejected=self._push_rejected, clock=clock,
+        )
+        self.poller = (SolarApiPoller(f.solar_api_url, self._measurement_arrived, self._push_rejected,
+                                      interval_s=f.solar_api_interval_s, clock=clock)
+                       if f.solar_api_url else None)
+        self.display = display_backend
+        self.on_frame = on_frame
+
+        self.base_mode = settings.control.mode
+        self.pause_until_s: float | None = None   # monotonic; inf = until resumed
+        self.decision = None
+        self.rejected_pushes = 0
+        self.accepted_pushes = 0
+        self.highest_setpoint_a = 0
+        self._data_state: str | None = None     # "fresh" / "stale" / "none": log on change only
+        self._logged_setpoint: int | None = None
+        self._started_s = clock()
+        self._last_cycle_s = -math.inf
+        self._ip_address = _local_ip()
+
+    # --- inputs from other threads ------------------------------------------------------------
+
+    def _measurement_arrived(self, m: Measurement) -> None:
+        self.inbox.put(("measurement", m))
+
+    def _push_rejected(self, source: str, reason: str) -> None:
+        # The receiver and poller already log what and where; here it is counted.
+        self.inbox.put(("rejected", (source, reason)))
+
+    def command(self, name: str, **args) -> dict:
+        """Run a command (from the button or the control socket) in the control thread; wait for it."""
+        done: queue.Queue = queue.Queue(maxsize=1)
+        self.inbox.put(("command", (name, args, done)))
+        try:
+            return done.get(timeout=5)
+        except queue.Empty:
+            return {"ok": False, "error": "The service did not answer within 5 s."}
+
+    # --- life cycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        log.info("Wallbox appliance %s starting: allowance %s, %d phases x %g V, failsafe %d A after %d s.",
+                 __version__, fmt_kw(self.settings.grid.allowance_w), self.settings.grid.phases,
+                 self.settings.grid.voltage_v, self.settings.failsafe_current_a,
+                 self.settings.wallbox.failsafe_timeout_s)
+        # The wallbox first: its failsafe registers are set before anything else happens.
+        self.link.start()
+        self.receiver.start()
+        host, port = self.receiver.address
+        log.info("Waiting for inverter pushes by FTP on %s:%d (user %s).", host, port,
+                 self.settings.fronius.ftp_user)
+        if self.poller:
+            self.poller.start()
+            log.info("Polling the inverter's Solar API at %s as a fallback.", self.settings.fronius.solar_api_url)
+        self.notifier.ready(f"Charging control running; FTP on port {port}.")
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def close(self) -> None:
+        self.notifier.stopping()
+        if self.poller:
+            self.poller.stop()
+        self.receiver.stop()
+        self.link.stop()
+        if self.display is not None:
+            try:
+                self.display.close()
+            except Exception:  # the screen must not keep the service from stopping
+                log.exception("Closing the display failed")
+
+    def run(self) -> None:
+        """The control loop; returns after stop()."""
+        while not self._stop.is_set():
+            timeout = max(0.0, self._last_cycle_s + CYCLE_S - self.clock())
+            try:
+                item = self.inbox.get(timeout=timeout)
+            except queue.Empty:
+                item = None
+            while item is not None:
+                self._handle(item)
+                try:
+                    item = self.inbox.get_nowait()
+                except queue.Empty:
+                    item = None
+            if self._stop.is_set():
+                break
+            self.cycle()
+
+    def _handle(self, item) -> None:
+        kind, payload = item
+        if kind == "measurement":
+            self.readings.take(payload)
+            self.accepted_pushes += 1
+        elif kind == "rejected":
+            self.rejected_pushes += 1
+        elif kind == "command":
+            name, args, done = payload
+            try:
+                answer = self._run_command(name, **args)
+            except Exception as exc:  # a bad command must not stop the control loop
+                log.exception("Command %s failed", name)
+                answer = {"ok": False, "error": str(exc)}
+            done.put(answer)
+
+    # --- commands -----------------------------------------------------------------------------
+
+    def _run_command(self, name: str, **args) -> dict:
+        now = self.clock()
+        if name == "status":
+            return {"ok": True, **self.status()}
+        if name == "mode":
+            mode = args.get("mode")
+            if mode not in NEXT_MODE:
+                return {"ok": False, "error": f"Unknown mode {mode!r}: use fast, pv, minpv or off."}
+            was, self.base_mode = self.base_mode, mode
+            log.info("Mode is now %s (was %s).", mode, was)
+            self.cycle()
+            return {"ok": True, "mode": mode, "was": was}
+        if name == "next_mode":
+            return self._run_command("mode", mode=NEXT_MODE[self.base_mode])
+        if name == "pause":
+            minutes = args.get("minutes")
+            if minutes is None:
+                minutes = self.settings.button.pause_minutes
+            self.pause_until_s = now + minutes * 60 if minutes else math.inf
+            until = f"for {minutes:g} min" if minutes else "until resumed"
+            log.info("Paused %s: charging current 0 A.", until)
+            self.cycle()
+            return {"ok": True, "paused": True, "minutes": minutes or None}
+        if name == "resume":
+            was_paused = self.pause_until_s is not None
+            self.pause_until_s = None
+            if was_paused:
+                log.info("Resumed.")
+            self.cycle()
+            return {"ok": True, "paused": False}
+        if name == "toggle_pause":
+            return self._run_command("resume" if self.paused else "pause")
+        return {"ok": False, "error": f"Unknown command {name!r}."}
+
+    @property
+    def paused(self) -> bool:
+        return self.pause_until_s is not None and self.clock() < self.pause_until_s
+
+    # --- the control cycle --------------------------------------------------------------------
+
+    def cycle(self) -> None:
+        now = self.clock()
+        self._last_cycle_s = now
+        if self.pause_until_s is not None and now >= self.pause_until_s:
+            self.pause_until_s = None
+            log.info("Pause over: charging again.")
+        local_now = self.wall_clock()
+        mode, window = mode_in_force(self.base_mode, self.settings.control.schedule, local_now)
+        status = self.link.status
+        status_age = self.link.status_age_s
+        wallbox_ok = self.link.connected and status is not None and status_age is not None \
+            and status_age < WALLBOX_STATUS_STALE_S
+        r = self.readings
+        inputs = Inputs(
+            now_s=now, mode=mode, paused=self.paused,
+            pv_w=r.pv_w, pv_at_s=r.pv_at_s, grid_w=r.grid_w, grid_at_s=r.grid_at_s,
+            car_w=float(status.power_w) if wallbox_ok else 0.0,
+            car_connected=status.car_connected if wallbox_ok else None,
+            charger_limit_a=status.limit_a if status is not None else None,
+        )
+        previous = self.controller.setpoint_a
+        decision = self.controller.decide(inputs)
+        self.decision = decision
+        self._log_data_state(now, decision)
+        if decision.setpoint_a != self._logged_setpoint:
+            was = "" if self._logged_setpoint is None else f" (was {previous} A)"
+            log.info("%s -> %d A%s", decision.reason, decision.setpoint_a, was)
+            self._logged_setpoint = decision.setpoint_a
+        self.link.set_setpoint(decision.setpoint_a)
+        self.highest_setpoint_a = max(self.highest_setpoint_a, decision.setpoint_a)
+        self._draw(local_now, window)
+        self.notifier.watchdog()
+
+    def _log_data_state(self, now: float, decision) -> None:
+        r = self.readings
+        if decision.data_fresh:
+            state = "fresh"
+        elif r.pv_at_s is None:
+            state = "none"
+        else:
+            state = "stale"
+        if state == self._data_state:
+            return
+        if state == "fresh" and self._data_state is not None:
+            log.info("Inverter data arrives again (%s): PV %s counts again.", r.source, fmt_kw(r.pv_w or 0))
+        elif state == "stale":
+            log.warning("Inverter data is %.0f s old (limit %.0f s): allowance only, %d A.",
+                        now - r.pv_at_s, self.policy.stale_after_s, decision.setpoint_a)
+        elif state == "none":
+            log.warning("No inverter data yet: allowance only, %d A. Check the inverter's Push Service "
+                        "(server, port %d, user and password).", decision.setpoint_a,
+                        self.receiver.address[1])
+        self._data_state = state
+
+    # --- what the screen and `wallbox status` show --------------------------------------------
+
+    def snapshot(self, local_now: datetime | None = None, window=None):
+        from display.snapshot import Snapshot
+
+        local_now = local_now or self.wall_clock()
+        d = self.decision
+        status = self.link.status
+        r = self.readings
+        now = self.clock()
+        pv_age = None if r.pv_at_s is None else now - r.pv_at_s
+        waiting = None
+        pause_left = None
+        schedule_start = None
+        if d is not None and d.setpoint_a == 0:
+            if self.paused:
+                waiting = "paused"
+                pause_left = None if math.isinf(self.pause_until_s) else self.pause_until_s - now
+            elif d.mode == "off":
+                upcoming = next_window_start(self.settings.control.schedule, local_now)
+                if upcoming is not None and window is None:
+                    waiting, schedule_start = "schedule", f"{upcoming:%H:%M}"
+                else:
+                    waiting = "off"
+            elif d.waiting_for == "sun":
+                waiting = "sun"
+        wallbox_offline = not self.link.connected and (now - self._started_s > 5 or self.link.last_error)
+        return Snapshot(
+            now=local_now.replace(tzinfo=None), version=__version__, ip_address=self._ip_address,
+            starting=not self.link.connected and not wallbox_offline,
+            mode=d.mode if d else self.base_mode,
+            surplus_estimated=bool(d and d.surplus_estimated),
+            car_connected=status.car_connected if status and self.link.connected else None,
+            charging=bool(status and status.charging and self.link.connected),
+            setpoint_a=d.setpoint_a if d else 0,
+            current_a=max(status.currents_a) if status else 0.0,
+            car_power_w=float(status.power_w) if status else 0.0,
+            pv_w=r.pv_w, pv_age_s=pv_age, grid_w=r.grid_w,
+            allowance_w=self.settings.grid.allowance_w,
+            budget_w=d.budget_w if d else self.settings.grid.allowance_w,
+            waiting_for=waiting, schedule_start=schedule_start, pause_remaining_s=pause_left,
+            inverter_stale=bool(d and not d.data_fresh),
+            wallbox_offline=bool(wallbox_offline),
+            settings_error=self.settings_error,
+            start_needs_w=self.policy.min_current_a * self.policy.watts_per_amp,
+            surplus_w=d.surplus_w if d else None,
+            stale_after_s=self.policy.stale_after_s,
+        )
+
+    def _draw(self, local_now: datetime, window) -> None:
+        if self.display is None and self.on_frame is None:
+            return
+        try:
+            from display.screens import render
+
+            image = render(self.snapshot(local_now, window))
+            if self.display is not None:
+                self.display.show(image)
+            if self.on_frame is not None:
+                self.on_frame(image)
+        except Exception:  # a broken screen must never stop the charging control
+            log.exception("Drawing the screen failed")
+
+    def status(self) -> dict:
+        d = self.decision
+        s = self.link.status
+        r = self.readings
+        now = self.clock()
+        return {
+            "mode": self.base_mode,
+            "mode_in_force": d.mode if d else self.base_mode,
+            "paused": self.paused,
+            "setpoint_a": d.setpoint_a if d else None,
+            "reason": d.reason if d else "starting",
+            "budget_w": d.budget_w if d else None,
+            "pv_w": r.pv_w,
+            "pv_age_s": None if r.pv_at_s is None else round(now - r.pv_at_s, 1),
+            "grid_w": r.grid_w,
+            "wallbox_connected": self.link.connected,
+            "wallbox_error": self.link.last_error,
+            "car_connected": s.car_connected if s else None,
+            "car_w": s.power_w if s else None,
+            "meter_wh": s.meter_wh if s else None,
+            "pushes_accepted": self.accepted_pushes,
+            "pushes_rejected": self.rejected_pushes,
+        }
+
+
+def _local_ip() -> str | None:
+    """The address other devices (the inverter) reach this one at; no packet is sent."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("192.0.2.1", 9))  # TEST-NET address: only picks the outgoing interface
+            return s.getsockname()[0]
+    except OSError:
+        return None
+
+
+def make_display(settings: Settings):
+    """The panel backend from the settings; None when the screen is off."""
+    d = settings.display
+    if d.backend == "none":
+        return None
+    from display.backends import make_backend
+
+    if d.backend == "png":
+        return make_backend("png", png_path=d.png_path)
+    return make_backend(
+        "st7735", port=d.spi_port, cs=d.spi_cs, dc=d.dc_pin, rst=d.reset_pin, backlight=d.backlight_pin,
+        rotation=d.rotation, invert=d.invert, bgr=d.bgr, offset_left=d.offset_left,
+        offset_top=d.offset_top, spi_speed_hz=d.spi_speed_hz,
+    )
+
+
+def run_service(settings: Settings, config_path: str | None = None) -> int:
+    """`wallbox run`: runs until SIGTERM or Ctrl-C, then stops cleanly with exit code 0."""
+    try:
+        display = make_display(settings)
+    except Exception as exc:  # no screen is better than no charging control
+        log.error("The display could not be started (%s): running without it. Check [display] in the "
+                  "settings and the LCD wiring.", exc)
+        display = None
+    service = Service(settings, display_backend=display)
+
+    def on_signal(signum, _frame):
+        log.info("Received %s: stopping.", signal.Signals(signum).name)
+        service.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        service.start()
+        service.run()
+    finally:
+        service.close()
+    log.info("Stopped.")
+    return 0

@@ -1,0 +1,170 @@
+"""The service end to end on loopback: real FTP pushes in, real Modbus writes out."""
+
+import ftplib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+
+from appliance.config import Settings, with_overrides
+from appliance.service import Service
+from appliance.sim.wallbox import SimulatedWallbox
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT.parent / "shared" / "fronius-samples"
+
+
+def powerflow(pv_w, grid_w=-100.0):
+    return json.dumps({
+        "Head": {"Status": {"Code": 0}, "Timestamp": "2026-11-21T12:00:00+01:00", "RequestArguments": {}},
+        "Body": {"Site": {"P_PV": pv_w, "P_Grid": grid_w, "P_Load": -500.0, "P_Akku": None, "Mode": "meter"},
+                 "Inverters": {"1": {"DT": 1, "P": pv_w}}, "Version": "12"},
+    }).encode()
+
+
+def wait_for(predicate, timeout_s=5.0):
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+@pytest.fixture
+def rig():
+    wallbox = SimulatedWallbox()
+    port = wallbox.serve_tcp("127.0.0.1", 0)
+    wallbox.plug_in()
+    settings = with_overrides(
+        Settings(),
+        wallbox={"transport": "tcp", "host": "127.0.0.1", "port": port},
+        fronius={"ftp_host": "127.0.0.1", "ftp_port": 0, "ftp_password": "pw", "stale_after_s": 2.0},
+        control={"ramp_up_interval_s": 0.0},
+        display={"backend": "none"},
+    )
+    service = Service(settings)
+    service.start()
+    thread = threading.Thread(target=service.run, daemon=True)
+    thread.start()
+
+    def push(data: bytes, name="powerflow.json"):
+        ftp = ftplib.FTP()
+        ftp.connect(*service.receiver.address, timeout=5)
+        ftp.login("fronius", "pw")
+        ftp.storbinary(f"STOR {name}", io.BytesIO(data))
+        ftp.quit()
+
+    assert wait_for(lambda: service.link.connected and wallbox.setpoint_a == 15)
+    yield service, wallbox, push
+    service.stop()
+    thread.join(timeout=5)
+    service.close()
+    wallbox.stop()
+
+
+def test_current_follows_pv_and_falls_back_when_data_stops(rig):
+    service, wallbox, push = rig
+    push(powerflow(5600.0))
+    assert wait_for(lambda: wallbox.setpoint_a == 24)   # (11000 + 5600) / 690 = 24.06
+    push(powerflow(1000.0))
+    assert wait_for(lambda: wallbox.setpoint_a == 17)
+    # No push for longer than stale_after_s: allowance only.
+    assert wait_for(lambda: wallbox.setpoint_a == 15, timeout_s=4)
+    assert service.accepted_pushes == 2
+
+
+def test_real_samples_drive_the_setpoint(rig):
+    if not SAMPLES.is_dir():
+        pytest.skip(f"{SAMPLES} not present")
+    service, wallbox, push = rig
+    push((SAMPLES / "14_push_powerflow_symo_grid_meter_export_zeitinfarkt.json").read_bytes())
+    assert wait_for(lambda: service.accepted_pushes == 1)
+    pv = service.readings.pv_w
+    assert pv > 0
+    assert wait_for(lambda: wallbox.setpoint_a == min(32, int((11000 + pv) // 690)))
+    push((SAMPLES / "07_error_code255_storage_not_supported_primo_ha.json").read_bytes())
+    assert wait_for(lambda: service.rejected_pushes == 1)
+
+
+@hsettings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(junk=st.one_of(
+    st.binary(max_size=300),
+    st.builds(lambda pv: powerflow(pv), st.sampled_from([-50.0, 2e6, 1e12])),
+    st.builds(lambda doc: json.dumps(doc).encode(), st.recursive(
+        st.none() | st.booleans() | st.floats(allow_nan=False) | st.text(max_size=5),
+        lambda c: st.lists(c, max_size=3) | st.dictionaries(st.sampled_from(["Body", "Head", "Site", "P_PV", "Data"]), c, max_size=3),
+        max_leaves=8)),
+))
+def test_rule7_bad_pushes_never_raise_the_current_and_keep_the_service_running(rig, junk):
+    service, wallbox, push = rig
+    push(powerflow(3000.0))
+    assert wait_for(lambda: wallbox.setpoint_a == 20)
+    before = service.rejected_pushes + service.accepted_pushes
+    push(junk, name="junk.json")
+    assert wait_for(lambda: service.rejected_pushes + service.accepted_pushes == before + 1)
+    if service.readings.pv_w != 3000.0:
+        # Only a document that parses as valid data may change anything.
+        assert 0 <= service.readings.pv_w <= 1e6
+    else:
+        assert wallbox.setpoint_a <= 20
+    assert service.link.connected
+
+
+def test_pause_resume_and_mode_commands(rig):
+    service, wallbox, push = rig
+    assert service.command("pause", minutes=0)["paused"] is True
+    assert wait_for(lambda: wallbox.setpoint_a == 0)
+    assert service.command("resume")["paused"] is False
+    assert wait_for(lambda: wallbox.setpoint_a == 15)
+    assert service.command("mode", mode="off")["was"] == "fast"
+    assert wait_for(lambda: wallbox.setpoint_a == 0)
+    assert service.command("mode", mode="warp")["ok"] is False
+    assert service.command("status")["mode"] == "off"
+
+
+def test_wallbox_run_stops_cleanly_on_sigterm(tmp_path):
+    wallbox = SimulatedWallbox()
+    port = wallbox.serve_tcp("127.0.0.1", 0)
+    wallbox.plug_in()
+    cfg = tmp_path / "wallbox.toml"
+    cfg.write_text(f"""
+[wallbox]
+transport = "tcp"
+host = "127.0.0.1"
+port = {port}
+[fronius]
+ftp_host = "127.0.0.1"
+ftp_port = 0
+ftp_password = "pw"
+[display]
+backend = "png"
+png_path = "{tmp_path / 'screen.png'}"
+[button]
+pin = 0
+[state]
+dir = "{tmp_path / 'state'}"
+control_socket = "{tmp_path / 'control.sock'}"
+""")
+    proc = subprocess.Popen([sys.executable, "-m", "appliance.cli", "run", "--config", str(cfg)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    try:
+        assert wait_for(lambda: wallbox.setpoint_a == 15, timeout_s=15)
+        assert wait_for(lambda: (tmp_path / "screen.png").exists(), timeout_s=5)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        wallbox.stop()
+    assert proc.returncode == 0, out
+    assert "Allowance only 11.0 kW (no fresh PV data) -> 15 A" in out
+    assert "Stopped." in out
