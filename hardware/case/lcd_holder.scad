@@ -1,0 +1,23 @@
+// LCD holder: a frame between the lid and the display's PCB. The lid presses it forward, so the
+// display's glass rests against the inside of the front face. Prints pocket up, no supports.
+include <params.scad>
+
+pose = "print";
+
+module lcd_holder_part() {
+  c = component_clearance_mm + 0.1;
+  x0 = lcd_origin[0];
+  x1 = lcd_origin[0] + lcd_size[0];
+  top = lcd_pcb_z + 1.2;
+  difference() {
+    bx([x0 - c - 1.4, -front_h / 2 + wall_mm + fit_mm, shoulder_mm],
+       [x1 + c + 1.6, front_h / 2 - wall_mm - fit_mm, top]);
+    // pocket that locates the PCB
+    bx([x0 - c, lcd_origin[1] - c, lcd_pcb_z], [x1 + c, lcd_origin[1] + lcd_size[1] + c, top + 1]);
+    // opening for the connector, the cable and the parts on the PCB's back
+    bx([lcd_conn_x - c - 0.1, -15, shoulder_mm - 1], [x1 - 1.5, 15, top + 1]);
+  }
+}
+
+if (pose == "assembly") lcd_holder_part();
+else translate([0, 0, -shoulder_mm]) lcd_holder_part();
