@@ -1,0 +1,88 @@
+"""The systemd watchdog is fed by the control loop itself, and `wallbox probe` reads a real wallbox."""
+
+import socket
+import threading
+import time
+
+from appliance.config import Settings, with_overrides
+from appliance.probe import probe
+from appliance.sdnotify import SystemdNotifier
+from appliance.service import Service
+from appliance.sim.wallbox import SimulatedWallbox
+
+
+def test_watchdog_pings_stop_when_the_control_loop_is_stuck(tmp_path):
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    path = str(tmp_path / "notify.sock")
+    listener.bind(path)
+    listener.settimeout(0.1)
+    wallbox = SimulatedWallbox()
+    port = wallbox.serve_tcp()
+    settings = with_overrides(
+        Settings(), wallbox={"transport": "tcp", "host": "127.0.0.1", "port": port},
+        fronius={"ftp_host": "127.0.0.1", "ftp_port": 0, "ftp_password": "pw"}, display={"backend": "none"})
+    service = Service(settings, notifier=SystemdNotifier({"NOTIFY_SOCKET": path}))
+    release = threading.Event()
+    thread = threading.Thread(target=service.run, daemon=True)
+
+    def messages_for(seconds):
+        got = []
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            try:
+                got.append(listener.recv(4096).decode())
+            except socket.timeout:
+                pass
+        return got
+
+    try:
+        service.start()
+        thread.start()
+        first = messages_for(2.5)
+        assert any(m.startswith("READY=1") for m in first)
+        assert sum(m == "WATCHDOG=1" for m in first) >= 2   # about one per control cycle
+        # A command that hangs the control thread: the pings must stop with it.
+        service.inbox.put(("command", ("status", {}, _Blocking(release))))
+        time.sleep(0.3)
+        stuck = messages_for(2.5)
+        assert "WATCHDOG=1" not in stuck
+        assert wallbox.alive_writes > 0  # the wallbox heartbeat has its own thread and goes on
+    finally:
+        release.set()
+        service.stop()
+        thread.join(timeout=5)
+        service.close()
+        wallbox.stop()
+        listener.close()
+
+
+class _Blocking:
+    """Stands in for the answer queue; put() blocks like a control loop stuck in a call."""
+
+    def __init__(self, release):
+        self.release = release
+
+    def put(self, _answer):
+        self.release.wait(10)
+
+
+def test_probe_prints_identity_and_live_values():
+    wallbox = SimulatedWallbox()
+    port = wallbox.serve_tcp()
+    wallbox.plug_in()
+    lines = []
+    try:
+        settings = with_overrides(Settings(), wallbox={"transport": "tcp", "host": "127.0.0.1", "port": port})
+        assert probe(settings, out=lines.append) == 0
+    finally:
+        wallbox.stop()
+    text = "\n".join(lines)
+    assert "Vestel" in text and "Serial number" in text
+    assert "vehicle connected" in text
+
+
+def test_probe_without_a_wallbox_says_so():
+    settings = with_overrides(Settings(), wallbox={"transport": "tcp", "host": "127.0.0.1", "port": 1})
+    lines = []
+    assert probe(settings, out=lines.append) == 1
+    assert lines[-1].startswith("No answer:")
