@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import re
 import shutil
 import socket
 import stat
@@ -14,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from appliance.cli_control import describe_answer, format_status, register
 from appliance.control_socket import (ControlError, ControlServer, may_change, send_command,
                                       supplementary_groups, validate)
-from appliance.state import ApplianceState, apply_command
+from appliance.state import ApplianceState, StateStore, apply_command
 
 NOBODY = 65534
 
@@ -316,3 +319,131 @@ def test_members_of_the_socket_group_may_change():
             assert service.state.mode == "minpv"
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+# -- wallbox status|mode|pause|resume: the command line against a real socket ---------------
+
+
+def run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="wallbox")
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+class StoredService:
+    """Keeps its state in a StateStore as the service does; status with units in the key names."""
+
+    def __init__(self, state_dir):
+        self.store = StateStore(state_dir, "fast")
+        self.state = self.store.load()
+
+    def handle(self, command: dict) -> dict:
+        import time
+
+        if command["command"] == "status":
+            return {"ok": True, "mode": self.state.mode, "paused": self.state.paused,
+                    "pause_until_epoch_s": self.state.pause_until_epoch_s,
+                    "setpoint_a": 0 if self.state.paused else 16, "pv_w": 5600.0, "car_connected": True,
+                    "wallbox": {"link": "up", "alive_age_s": 2.0}}
+        self.state, answer = apply_command(self.state, command, now_epoch_s=time.time())
+        self.store.save(self.state)
+        return answer
+
+
+@pytest.fixture
+def stored_service(tmp_path):
+    toy = StoredService(tmp_path / "state")
+    server = ControlServer(tmp_path / "control.sock", toy.handle)
+    server.start()
+    yield toy, server
+    server.stop()
+
+
+def test_mode_pause_resume_status(stored_service, capsys, tmp_path):
+    toy, server = stored_service
+    sock = ["--socket", str(server.path)]
+
+    assert run(["mode", "pv", *sock]) == 0
+    assert capsys.readouterr().out == "Mode is now pv (was fast).\n"
+    assert run(["mode", "pv", *sock]) == 0
+    assert capsys.readouterr().out == "Mode is already pv.\n"
+
+    assert run(["pause", "--minutes", "10", *sock]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Charging paused for 10 min, until ") and "wallbox resume" in out
+
+    assert run(["status", *sock]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":", 1)[0] for line in lines] == [
+        "mode", "paused", "pause until", "setpoint", "pv", "car connected", "wallbox link",
+        "wallbox alive age"]
+    values = {k: v.strip() for k, v in (line.split(":", 1) for line in lines)}
+    assert values["mode"] == "pv" and values["paused"] == "yes"
+    assert re.fullmatch(r"\d\d:\d\d|\d{4}-\d\d-\d\d \d\d:\d\d", values["pause until"])
+    assert values["setpoint"] == "0 A" and values["pv"] == "5600 W"
+    assert values["car connected"] == "yes" and values["wallbox link"] == "up"
+    assert values["wallbox alive age"] == "2 s"
+    # Aligned: every value starts in the same column.
+    assert len({len(line) - len(line.split(":", 1)[1].lstrip()) for line in lines}) == 1
+
+    assert run(["pause", *sock]) == 0
+    assert capsys.readouterr().out == "Charging paused until you resume it: wallbox resume.\n"
+    assert run(["resume", *sock]) == 0
+    assert capsys.readouterr().out == "Charging resumed (mode pv).\n"
+    assert run(["resume", *sock]) == 0
+    assert capsys.readouterr().out == "Charging was not paused (mode pv).\n"
+    # The service kept its state on disk (survives a restart).
+    assert StateStore(tmp_path / "state", "fast").load() == ApplianceState("pv")
+
+
+def test_socket_path_from_the_settings_file(stored_service, capsys, tmp_path):
+    _, server = stored_service
+    config = tmp_path / "wallbox.toml"
+    config.write_text(f'[state]\ncontrol_socket = "{server.path}"\n')
+    assert run(["mode", "off", "--config", str(config)]) == 0
+    assert capsys.readouterr().out == "Mode is now off (was fast).\n"
+
+
+def test_service_not_running_exits_1_with_the_hint(tmp_path, capsys):
+    for argv in (["status"], ["mode", "pv"], ["pause"], ["resume"]):
+        assert run([*argv, "--socket", str(tmp_path / "none.sock")]) == 1
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        assert "Is the service running? systemctl status wallbox" in captured.err
+    # An unreadable settings file falls back to the default socket path, named in the message.
+    if not Path("/run/wallbox/control.sock").exists():
+        assert run(["status", "--config", str(tmp_path / "missing.toml")]) == 1
+        assert "/run/wallbox/control.sock" in capsys.readouterr().err
+
+
+def test_refused_change_exits_1(tmp_path, capsys):
+    def refuse(command):
+        return {"ok": False, "error": "Only root and members of group wallbox may change the mode: "
+                                      "run with sudo"}
+
+    with ControlServer(tmp_path / "c.sock", refuse) as server:
+        assert run(["mode", "fast", "--socket", str(server.path)]) == 1
+    assert "run with sudo" in capsys.readouterr().err
+
+
+def test_bad_arguments_are_refused_by_the_parser(capsys):
+    with pytest.raises(SystemExit):
+        run(["mode", "turbo"])
+    assert "invalid choice: 'turbo'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        run(["pause", "--minutes", "-3"])
+    assert "not a number of minutes" in capsys.readouterr().err
+
+
+def test_format_status_units_and_empty_values():
+    lines = format_status({"ok": True, "allowance_w": 11000, "pv_age_s": 3.25, "energy_kwh": 12.34,
+                           "grid_w": None, "faults": [], "voltage_v": 230.0}, now_epoch_s=0)
+    assert lines == ["allowance: 11000 W", "pv age:    3.2 s", "energy:    12.3 kWh", "grid:      -",
+                     "faults:    -", "voltage:   230 V"]
+
+
+def test_describe_answer_mode_while_paused():
+    text = describe_answer("mode", {"ok": True, "mode": "minpv", "previous_mode": "pv", "paused": True,
+                                    "pause_until_epoch_s": None})
+    assert text == "Mode is now minpv (was pv). Charging stays paused; wallbox resume charges now."

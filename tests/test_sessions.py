@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import logging
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from appliance.cli_control import register
 from appliance.sessions import (SOURCE_METER, SOURCE_METER_BACKWARDS, SOURCE_NO_METER, Session,
                                 SessionTracker, monthly_totals, read_sessions)
 
@@ -215,3 +218,84 @@ def test_pv_share_is_bounded():
     t = datetime(2026, 6, 1, tzinfo=TZ)
     assert Session(t, t, 0, 0, 0).pv_share == 0.0
     assert Session(t, t, 100, 130, 6).pv_share == 1.0
+
+
+# -- wallbox sessions ----------------------------------------------------------------------------
+
+
+def run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="wallbox")
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def _record_sessions(state_dir):
+    tz = timezone(timedelta(hours=1))
+    tracker = SessionTracker(state_dir / "sessions.csv")
+    plan = [  # start, hours, car W, PV W, meter?
+        (datetime(2026, 10, 30, 18, 0, tzinfo=tz), 2.0, 11_000, 0, True),
+        (datetime(2026, 11, 2, 9, 0, tzinfo=tz), 3.0, 7_000, 7_000, True),
+        (datetime(2026, 11, 5, 22, 30, tzinfo=tz), 4.0, 4_140, 0, False),
+    ]
+    meter = 500_000.0
+    for start, hours, car_w, pv_w, has_meter in plan:
+        now = start
+        tracker.update(now=now, car_connected=True, meter_wh=int(meter) if has_meter else None,
+                       current_a=0, car_w=0, pv_to_car_w=0, dt_s=60)
+        for _ in range(int(hours * 60)):
+            now += timedelta(minutes=1)
+            meter += car_w / 60
+            tracker.update(now=now, car_connected=True, meter_wh=int(meter) if has_meter else None,
+                           current_a=car_w / 690, car_w=car_w, pv_to_car_w=pv_w, dt_s=60)
+        tracker.update(now=now + timedelta(minutes=1), car_connected=False,
+                       meter_wh=int(meter) if has_meter else None, current_a=0, car_w=0, pv_to_car_w=0,
+                       dt_s=60)
+
+
+@pytest.fixture
+def berlin_time(monkeypatch):
+    """Local time is Europe/Berlin for the test (the table shows local times), restored after."""
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_sessions_table_and_monthly_totals(tmp_path, capsys, berlin_time):
+    _record_sessions(tmp_path)
+    assert run(["sessions", "--state-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["start", "end", "duration", "kWh", "PV", "%", "peak", "A"]
+    assert out[1].split() == ["2026-10-30", "18:00", "20:01", "2", "h", "01", "min", "22.0", "0", "15.9"]
+    assert out[2].split() == ["2026-11-02", "09:00", "12:01", "3", "h", "01", "min", "21.0", "100", "10.1"]
+    # Integrated energy is marked, and the mark explained.
+    assert out[3].split() == ["2026-11-05", "22:30", "2026-11-06", "02:31", "4", "h", "01", "min",
+                              "16.6", "0", "6.0", "*"]
+    assert out[4].startswith("* energy from the car's power")
+    assert out[6].split() == ["month", "sessions", "kWh", "PV", "kWh", "PV", "%"]
+    assert out[7].split() == ["2026-10", "1", "22.0", "0.0", "0"]
+    assert out[8].split() == ["2026-11", "2", "37.6", "21.0", "56"]
+
+    config = tmp_path / "w.toml"
+    config.write_text(f'[state]\ndir = "{tmp_path}"\n')
+    assert run(["sessions", "--config", str(config), "--month", "2026-10"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 5 and out[1].startswith("2026-10-30") and out[4].startswith("2026-10 ")
+
+
+def test_sessions_when_none_recorded(tmp_path, capsys):
+    assert run(["sessions", "--state-dir", str(tmp_path)]) == 0
+    assert "No charging sessions recorded yet" in capsys.readouterr().out
+    (tmp_path / "sessions.csv").write_text("start,end,energy_wh,pv_energy_wh,peak_current_a,energy_source\n")
+    assert run(["sessions", "--state-dir", str(tmp_path), "--month", "2026-01"]) == 0
+    assert capsys.readouterr().out == "No charging sessions in 2026-01.\n"
+
+
+
+
+def test_bad_month_is_refused_by_the_parser(capsys):
+    with pytest.raises(SystemExit):
+        run(["sessions", "--month", "11/2026"])
+    assert "YYYY-MM" in capsys.readouterr().err
