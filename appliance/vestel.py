@@ -17,6 +17,16 @@ from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
+def quiet_pymodbus_logging() -> None:
+    """Keep pymodbus' own error lines (with hex frame dumps) out of the log.
+
+    The driver raises WallboxError with a sentence that names the fix; pymodbus would log the
+    same failure again at ERROR level on every reconnect attempt. Called by the service, not at
+    import, so tools that want pymodbus' debug output still get it.
+    """
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+
+
 INPUT = "input"  # function 4
 HOLDING = "holding"  # function 3 to read, function 6 to write
 

@@ -85,6 +85,8 @@ class SimulatedWallbox:
 
         self.alive_writes = 0
         self.violations: list[str] = []
+        # Records for tests; the oldest half is dropped beyond this so a long demo stays small.
+        self.max_records = 50_000
         self.requests: list[SimRequest] = []
         self.writes: list[tuple[int, int]] = []  # (address, value) in the order the box got them
         # Addresses this box answers ILLEGAL ADDRESS for, like a firmware that lacks them.
@@ -284,6 +286,8 @@ class SimulatedWallbox:
         """A function 6 write the box accepted."""
         now_text = dt.datetime.now().strftime("%H:%M:%S")
         self.writes.append((address, value))
+        if len(self.writes) > self.max_records:
+            del self.writes[: self.max_records // 2]
         if address == REGISTERS["alive"].address:
             self.alive_writes += 1
             self._alive = 1 if value else 0
@@ -357,6 +361,8 @@ class SimulatedWallbox:
             unlisted = tuple(vestel.unlisted_in(kind, address, count)) if fc in (3, 4, 6, 16) else ()
             with self._lock:
                 self.requests.append(SimRequest(time.monotonic(), fc, address, count, values, unlisted))
+                if len(self.requests) > self.max_records:
+                    del self.requests[: self.max_records // 2]
         return pdu
 
     def _trace_connect(self, connected: bool) -> None:
