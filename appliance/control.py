@@ -9,12 +9,30 @@ Safety rules (DESIGN.md) that live here:
 2. setpoint x phases x voltage <= allowance + PV, PV only from a fresh measurement.
 3. With a grid meter and an import limit, the house's import stays under the limit.
 4. Lowering happens in the same call that sees the need; raising at most once per interval.
+
+Three habits keep the current calm and the grid allowance safe between pushes (measured with
+`wallbox simulate`, see appliance/simulate.py):
+- A raise goes only as high as the measurements have allowed for the whole last
+  `ramp_up_interval_s` (the lowest level seen in that time), so a gap of sun between two clouds
+  does not send the current up just before the next shadow.
+- PV can fall between two pushes (a cloud's shadow) and the appliance learns it only at the next
+  push; until then the wallbox may draw more than allowance + PV. After PV has fallen from one
+  reading to the next, the budget keeps a reserve: the largest such fall of the last
+  `pv_drop_memory_s`, but no more than down to the lowest PV of that time. On a day of passing
+  clouds the budget counts about the PV the shadows leave, in sun and in shadow alike, instead of
+  following every gap of sun, and the next shadow finds the current already there. A fall counts
+  from the reading after the one that showed it (that reading already has the lower PV). The
+  reserve never takes away the allowance: it is at most the PV itself.
+- The PV surplus is the car's power when the grid reading arrived minus that reading. The wallbox
+  reports the car's power every cycle but the grid reading only changes with a push: mixing a new
+  car power with an old grid reading would count each change of the car's current twice.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Iterable, Protocol
 
@@ -44,6 +62,7 @@ class PolicySettings:
     disable_delay_s: float = 300.0
     min_restart_interval_s: float = 600.0
     house_base_load_w: float = 300.0
+    pv_drop_memory_s: float = 900.0
 
     @property
     def watts_per_amp(self) -> float:
@@ -90,6 +109,7 @@ class Decision:
     surplus_estimated: bool    # surplus from PV - house_base_load_w (no grid meter)
     reason: str                # one sentence for the log and the screen
     waiting_for: str | None    # None, "sun", "paused", "off", "car", "ramp"
+    pv_reserve_w: float = 0.0  # PV not counted after recent falls (passing clouds)
 
 
 def fmt_kw(watts: float) -> str:
@@ -120,6 +140,14 @@ class Controller:
     pv_below_since_s: float | None = None
     last_start_s: float = -math.inf
     starts: int = 0
+    # Fresh PV readings (pv_at_s, pv_w) and the falls between them (pv_at_s, fall_w), recent ones.
+    _pv_readings: deque = field(default_factory=deque, repr=False)
+    _pv_falls: deque = field(default_factory=deque, repr=False)
+    # grid_at_s of the latest grid reading and the car's power when it arrived.
+    _grid_seen_at_s: float | None = field(default=None, repr=False)
+    _car_w_at_grid: float = field(default=0.0, repr=False)
+    # (now_s, amps the measurements allowed) over the last ramp_up_interval_s.
+    _allowed: deque = field(default_factory=deque, repr=False)
 
     def decide(self, inp: Inputs) -> Decision:
         cfg = self.cfg
@@ -133,9 +161,13 @@ class Controller:
         meter = (inp.grid_w is not None and math.isfinite(inp.grid_w)
                  and is_fresh(inp.grid_at_s, inp.now_s, cfg.stale_after_s))
         car_w = inp.car_w if math.isfinite(inp.car_w) and inp.car_w > 0 else 0.0
+        reserve_w = self._pv_reserve(inp, pv_w) if fresh else 0.0
+        if meter and inp.grid_at_s != self._grid_seen_at_s:
+            self._grid_seen_at_s = inp.grid_at_s
+            self._car_w_at_grid = car_w
 
         # Rule 2 (allowance + fresh PV) and rule 3 (house import limit) make the budget.
-        budget_w = cfg.allowance_w + pv_w
+        budget_w = cfg.allowance_w + pv_w - reserve_w
         import_note = ""
         if cfg.import_limit_w > 0:
             if meter:
@@ -161,12 +193,14 @@ class Controller:
         elif mode == "fast":
             target_a = safe_a
             if fresh:
-                reason = f"PV {fmt_kw(pv_w)} + allowance {fmt_kw(cfg.allowance_w)}{import_note}"
+                clouds = f" (clouds: counting {fmt_kw(pv_w - reserve_w)})" if reserve_w else ""
+                reason = (f"PV {fmt_kw(pv_w)}{clouds} + allowance {fmt_kw(cfg.allowance_w)}"
+                          f"{import_note}")
             else:
                 reason = f"Allowance only {fmt_kw(cfg.allowance_w)} (no fresh PV data){import_note}"
         else:
             if meter:
-                surplus_w = car_w - inp.grid_w
+                surplus_w = self._car_w_at_grid - inp.grid_w
             elif fresh:
                 surplus_w = pv_w - cfg.house_base_load_w
                 estimated = True
@@ -185,22 +219,58 @@ class Controller:
 
         target_a = clamp_current(min(target_a, safe_a), cfg.min_current_a, limit_a) if target_a else 0
 
+        # What the measurements allow now, whatever pause, off or the pv timers say: a raise goes
+        # no higher than the lowest of these over the last ramp_up_interval_s.
+        if mode in ("pv", "minpv") and not inp.paused:
+            floor_a = cfg.min_current_a if mode == "minpv" else 0
+            allowed_a = min(max(floor_a, math.floor(max(0.0, surplus_w) / wpa + 1e-9)), safe_a)
+        else:
+            allowed_a = safe_a
+        now = inp.now_s
+        while self._allowed and (self._allowed[0][0] <= now - cfg.ramp_up_interval_s
+                                 or self._allowed[0][0] > now):
+            self._allowed.popleft()
+        self._allowed.append((now, allowed_a))
+        raise_to_a = min(target_a, min(a for _, a in self._allowed))
+        raise_to_a = clamp_current(raise_to_a, cfg.min_current_a, limit_a)
+
         # Rule 4: lower at once, raise at most once per interval.
         if target_a < self.setpoint_a:
             self.setpoint_a = target_a
         elif target_a > self.setpoint_a:
-            if inp.now_s - self.last_raise_s >= cfg.ramp_up_interval_s:
-                self.setpoint_a = target_a
-                self.last_raise_s = inp.now_s
-            else:
-                wait_s = cfg.ramp_up_interval_s - (inp.now_s - self.last_raise_s)
-                reason += f"; raising to {target_a} A in {wait_s:.0f} s"
+            if raise_to_a > self.setpoint_a and now - self.last_raise_s >= cfg.ramp_up_interval_s:
+                self.setpoint_a = raise_to_a
+                self.last_raise_s = now
+            if target_a > self.setpoint_a:
+                # The earliest a raise to target_a can come: the interval since the last raise
+                # is over and target_a has been allowed for a whole interval.
+                low_since_s = max((t for t, a in self._allowed if a < target_a), default=-math.inf)
+                ready_s = max(self.last_raise_s, low_since_s) + cfg.ramp_up_interval_s
+                reason += f"; raising to {target_a} A in {max(0.0, ready_s - now):.0f} s"
                 waiting = waiting or ("ramp" if self.setpoint_a == 0 else None)
         return Decision(
             setpoint_a=self.setpoint_a, target_a=target_a, budget_w=budget_w, pv_counted_w=pv_w,
             data_fresh=fresh, mode=mode, surplus_w=surplus_w, surplus_estimated=estimated,
-            reason=reason, waiting_for=waiting,
+            reason=reason, waiting_for=waiting, pv_reserve_w=reserve_w,
         )
+
+    def _pv_reserve(self, inp: Inputs, pv_w: float) -> float:
+        """PV kept in reserve after recent falls (see the module docstring); 0 <= reserve <= pv_w."""
+        now, at_s = inp.now_s, inp.pv_at_s
+        readings, falls = self._pv_readings, self._pv_falls
+        if not readings or readings[-1][0] != at_s:
+            if readings and readings[-1][1] > pv_w and is_fresh(readings[-1][0], now, self.cfg.stale_after_s):
+                falls.append((at_s, readings[-1][1] - pv_w))
+            readings.append((at_s, pv_w))
+        oldest_s = now - self.cfg.pv_drop_memory_s
+        for q in (readings, falls):
+            while q and (q[0][0] <= oldest_s or q[0][0] > now):
+                q.popleft()
+        largest_fall_w = max((w for t, w in falls if t != at_s), default=0.0)
+        if largest_fall_w <= 0.0:
+            return 0.0
+        lowest_w = min(w for _, w in readings)
+        return max(0.0, min(pv_w, largest_fall_w, pv_w - lowest_w))
 
     def _pv_mode(self, inp: Inputs, surplus_a: int, safe_a: int, surplus_w: float, est: str):
         """Starts after enable_delay_s above the minimum, stops after disable_delay_s below it."""
