@@ -118,7 +118,13 @@ def validate(request) -> tuple[dict | None, str]:
 
 
 class ControlServer:
-    """Listens on a Unix socket in a background thread and answers each request line."""
+    """Listens on a Unix socket in a background thread and answers each request line.
+
+    `handler` gets validated commands ({"command": "status"}, {"command": "mode", "mode": "pv"},
+    {"command": "pause", "minutes": 10.0 or None}, {"command": "resume"}) from a background
+    thread, never two at once, and returns the answer dict ("ok" defaults to true). Change
+    commands reach it only from peers allowed to change things.
+    """
 
     def __init__(self, path: str | Path, handler: Callable[[dict], dict], *, group: str | None = None,
                  mode: int = 0o660):
@@ -135,6 +141,8 @@ class ControlServer:
         self._inode: int | None = None
         self._clients: set[socket.socket] = set()
         self._lock = threading.Lock()
+        # The handler is called from the connection threads, one call at a time.
+        self._handler_lock = threading.Lock()
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -313,7 +321,8 @@ class ControlServer:
                         "error": permission_message(group_name(self.socket_gid)
                                                     if self.socket_gid is not None else "wallbox")}
         try:
-            answer = self.handler(command)
+            with self._handler_lock:
+                answer = self.handler(command)
         except Exception as e:  # the service must keep running whatever a handler does
             log.exception("The %s command failed.", command["command"])
             return {"ok": False, "error": f"The service could not carry out {command['command']}: {e}. "
