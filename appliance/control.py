@@ -146,8 +146,10 @@ class Controller:
     # grid_at_s of the latest grid reading and the car's power when it arrived.
     _grid_seen_at_s: float | None = field(default=None, repr=False)
     _car_w_at_grid: float = field(default=0.0, repr=False)
-    # (now_s, amps the measurements allowed) over the last ramp_up_interval_s.
+    # (now_s, amps the measurements allowed) over the last ramp_up_interval_s, kept as a sliding
+    # minimum: each entry's amps are below every later entry's, the first is the lowest.
     _allowed: deque = field(default_factory=deque, repr=False)
+    _reserve_parts: tuple[float, float] | None = field(default=None, repr=False)
 
     def decide(self, inp: Inputs) -> Decision:
         cfg = self.cfg
@@ -227,11 +229,15 @@ class Controller:
         else:
             allowed_a = safe_a
         now = inp.now_s
-        while self._allowed and (self._allowed[0][0] <= now - cfg.ramp_up_interval_s
-                                 or self._allowed[0][0] > now):
-            self._allowed.popleft()
-        self._allowed.append((now, allowed_a))
-        raise_to_a = min(target_a, min(a for _, a in self._allowed))
+        allowed = self._allowed
+        if allowed and allowed[-1][0] > now:
+            allowed.clear()
+        while allowed and allowed[0][0] <= now - cfg.ramp_up_interval_s:
+            allowed.popleft()
+        while allowed and allowed[-1][1] >= allowed_a:
+            allowed.pop()
+        allowed.append((now, allowed_a))
+        raise_to_a = min(target_a, allowed[0][1])
         raise_to_a = clamp_current(raise_to_a, cfg.min_current_a, limit_a)
 
         # Rule 4: lower at once, raise at most once per interval.
@@ -244,7 +250,7 @@ class Controller:
             if target_a > self.setpoint_a:
                 # The earliest a raise to target_a can come: the interval since the last raise
                 # is over and target_a has been allowed for a whole interval.
-                low_since_s = max((t for t, a in self._allowed if a < target_a), default=-math.inf)
+                low_since_s = max((t for t, a in allowed if a < target_a), default=-math.inf)
                 ready_s = max(self.last_raise_s, low_since_s) + cfg.ramp_up_interval_s
                 reason += f"; raising to {target_a} A in {max(0.0, ready_s - now):.0f} s"
                 waiting = waiting or ("ramp" if self.setpoint_a == 0 else None)
@@ -262,14 +268,18 @@ class Controller:
             if readings and readings[-1][1] > pv_w and is_fresh(readings[-1][0], now, self.cfg.stale_after_s):
                 falls.append((at_s, readings[-1][1] - pv_w))
             readings.append((at_s, pv_w))
+            self._reserve_parts = None
         oldest_s = now - self.cfg.pv_drop_memory_s
         for q in (readings, falls):
             while q and (q[0][0] <= oldest_s or q[0][0] > now):
                 q.popleft()
-        largest_fall_w = max((w for t, w in falls if t != at_s), default=0.0)
+                self._reserve_parts = None
+        if self._reserve_parts is None:  # recomputed when a reading comes or goes, not every call
+            self._reserve_parts = (max((w for t, w in falls if t != at_s), default=0.0),
+                                   min((w for _, w in readings), default=pv_w))
+        largest_fall_w, lowest_w = self._reserve_parts
         if largest_fall_w <= 0.0:
             return 0.0
-        lowest_w = min(w for _, w in readings)
         return max(0.0, min(pv_w, largest_fall_w, pv_w - lowest_w))
 
     def _pv_mode(self, inp: Inputs, surplus_a: int, safe_a: int, surplus_w: float, est: str):

@@ -3,10 +3,11 @@
 The day (appliance/sim/day.py) gives PV, house load and a car for every second. Every `step_s`
 seconds the inverter pushes a measurement: the appliance sees that moment's PV, the grid meter's
 reading (grid = house + car - PV; no reading with `meter=False`) and the car's power, and the
-policy (`Controller.decide`, the code the service runs) sets the wallbox's current. Between pushes
-PV and house keep changing second by second while the setpoint stays: a PV drop between two
-pushes is unknown to the appliance until the next push, just as on the real installation. The car
-follows a new setpoint within the same second.
+policy (`Controller.decide`, the code the service runs) sets the wallbox's current. Like the
+service, the policy also runs every `cycle_s` seconds between pushes (default 1 s) with the latest
+push's data and the car's power of that moment. PV and house keep changing second by second: a PV
+drop between two pushes is unknown to the appliance until the next push, just as on the real
+installation. The car follows a new setpoint within the same second.
 
 Bookkeeping, per simulated second (all powers in W, energies summed over seconds):
 
@@ -157,12 +158,15 @@ def default_settings() -> Settings:
 
 
 def simulate_day(day: Day, settings: Settings, *, mode: str | None = None, step_s: int = 10,
-                 meter: bool = True, rule: str = "ours", keep_pushes: bool = True) -> DayResult:
+                 cycle_s: int = 1, meter: bool = True, rule: str = "ours",
+                 keep_pushes: bool = True) -> DayResult:
     """Runs one day; see the module docstring for what is counted and how."""
     if rule not in RULES:
         raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
     if step_s < 1:
         raise ValueError(f"step_s must be at least 1 s, got {step_s}")
+    if cycle_s < 1:
+        raise ValueError(f"cycle_s must be at least 1 s, got {cycle_s}")
     started = time_mod.perf_counter()
     cfg = PolicySettings.from_settings(settings)
     base_mode = mode or settings.control.mode
@@ -196,6 +200,8 @@ def simulate_day(day: Day, settings: Settings, *, mode: str | None = None, step_
     pv_w_series, house_series = day.pv_w, day.house_w
     start_s = day.start_s
     plug_from, plug_until = car.plugged_from_s, car.plugged_until_s
+    pushed_pv = pushed_grid = pushed_at = None
+    mode_now = base_mode
 
     for i in range(day.end_s - start_s):
         t = start_s + i
@@ -203,25 +209,28 @@ def simulate_day(day: Day, settings: Settings, *, mode: str | None = None, step_
         house = house_series[i]
         plugged = plug_from <= t < plug_until
         needs = plugged and need_wh > 1e-9
-        if i % step_s == 0:
+        push = i % step_s == 0
+        if push or (rule == "ours" and i % cycle_s == 0):
             car_now_w = min(setpoint_a, car_max_a) * wpa if needs else 0.0
-            grid_w = house + car_now_w - pv if meter else None
-            mode_now = base_mode
+            if push:
+                pushed_pv, pushed_at = pv, float(t)
+                pushed_grid = house + car_now_w - pv if meter else None
+                last_push_s, pv_known_w, house_known_w = t, pv, house
             if clock is not None:
                 mode_now, _ = mode_in_force(base_mode, schedule, clock.local(t))
             before = setpoint_a
             if rule == "ours":
                 setpoint_a = controller.decide(Inputs(
-                    now_s=float(t), mode=mode_now, pv_w=pv, pv_at_s=float(t), grid_w=grid_w,
-                    grid_at_s=float(t) if meter else None, car_w=car_now_w, car_connected=plugged,
+                    now_s=float(t), mode=mode_now, pv_w=pushed_pv, pv_at_s=pushed_at,
+                    grid_w=pushed_grid, grid_at_s=pushed_at if meter else None, car_w=car_now_w,
+                    car_connected=plugged,
                 )).setpoint_a
             else:
-                setpoint_a = naive.decide(mode_now, pv, grid_w, car_now_w)
+                setpoint_a = naive.decide(mode_now, pv, pushed_grid, car_now_w)
             if setpoint_a != before:
                 res.setpoint_changes += 1
-            last_push_s, pv_known_w, house_known_w = t, pv, house
-            if keep_pushes:
-                pushes.append(Push(t, mode_now, pv, house, grid_w, car_now_w, plugged, needs,
+            if push and keep_pushes:
+                pushes.append(Push(t, mode_now, pv, house, pushed_grid, car_now_w, plugged, needs,
                                    before, setpoint_a))
         car_w = min(setpoint_a, car_max_a) * wpa if needs else 0.0
         if car_w > need_wh * 3600.0:
@@ -286,3 +295,258 @@ def simulate_day(day: Day, settings: Settings, *, mode: str | None = None, step_
     res.need_left_kwh = max(0.0, need_wh) / 1000
     res.run_time_s = time_mod.perf_counter() - started
     return res
+
+
+# ---------------------------------------------------------------------------------------------
+# Chart
+
+
+def draw_chart(day: Day, result: DayResult, path: str | Path, settings: Settings,
+               title: str | None = None) -> Path:
+    """The day as a PNG (Pillow): PV, house, car, allowance + PV; hours and kW on the axes."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    width, height = 1200, 560
+    left, right, top, bottom = 70, 20, 50, 80
+    plot_w, plot_h = width - left - right, height - top - bottom
+    allowance_w = settings.grid.allowance_w
+    n = day.end_s - day.start_s
+    top_w = max(max(day.pv_w) + allowance_w, max(result.car_w or [0.0]), max(day.house_w)) * 1.05
+    top_kw = max(2, math.ceil(top_w / 2000) * 2)
+    font = ImageFont.load_default(size=15)
+    small = ImageFont.load_default(size=13)
+    img = Image.new("RGB", (width, height), "white")
+    d = ImageDraw.Draw(img)
+
+    def x_of(t_s: float) -> float:
+        return left + (t_s - day.start_s) / n * plot_w
+
+    def y_of(watts: float) -> float:
+        return top + plot_h - watts / (top_kw * 1000) * plot_h
+
+    # Grid lines and labels.
+    kw_step = 2 if top_kw <= 24 else 4
+    for kw in range(0, top_kw + 1, kw_step):
+        y = y_of(kw * 1000)
+        d.line([(left, y), (left + plot_w, y)], fill=(225, 225, 225))
+        d.text((left - 8, y), f"{kw} kW", fill="black", font=small, anchor="rm")
+    first_h, last_h = math.ceil(day.start_s / 3600), math.floor(day.end_s / 3600)
+    hour_step = 2 if last_h - first_h > 12 else 1
+    for h in range(first_h, last_h + 1, hour_step):
+        x = x_of(h * 3600)
+        d.line([(x, top), (x, top + plot_h)], fill=(235, 235, 235))
+        d.text((x, top + plot_h + 6), f"{h:02d}:00", fill="black", font=small, anchor="mt")
+    d.rectangle([left, top, left + plot_w, top + plot_h], outline="black")
+
+    # One value per pixel column: the mean of its seconds (peaks of a few seconds are thinner).
+    cols = int(plot_w)
+
+    def column_means(series: list[float]) -> list[float]:
+        out = []
+        for c in range(cols):
+            a, b = c * n // cols, max(c * n // cols + 1, (c + 1) * n // cols)
+            out.append(sum(series[a:b]) / (b - a))
+        return out
+
+    pv, house, car = column_means(day.pv_w), column_means(day.house_w), column_means(result.car_w)
+    xs = [left + c + 0.5 for c in range(cols)]
+    pv_poly = [(xs[0], y_of(0))] + [(x, y_of(v)) for x, v in zip(xs, pv)] + [(xs[-1], y_of(0))]
+    d.polygon(pv_poly, fill=(255, 226, 120))
+    car_poly = [(xs[0], y_of(0))] + [(x, y_of(v)) for x, v in zip(xs, car)] + [(xs[-1], y_of(0))]
+    d.polygon(car_poly, fill=(150, 190, 245))
+    d.line([(x, y_of(v)) for x, v in zip(xs, pv)], fill=(230, 160, 0), width=2)
+    d.line([(x, y_of(v)) for x, v in zip(xs, house)], fill=(90, 90, 90), width=2)
+    d.line([(x, y_of(v)) for x, v in zip(xs, car)], fill=(20, 80, 200), width=2)
+    d.line([(x, y_of(v + allowance_w)) for x, v in zip(xs, pv)], fill=(210, 30, 30), width=2)
+
+    head = title or f"{day.name}: {result.mode} mode, pushes every {result.step_s} s"
+    d.text((left, 14), head, fill="black", font=font)
+    figures = (f"car {result.car_kwh:.1f} kWh, of it PV {result.pv_to_car_kwh:.1f} kWh; "
+               f"PV unused {result.pv_unused_kwh:.1f} kWh; starts {result.starts}")
+    d.text((left + plot_w, 14), figures, fill="black", font=small, anchor="ra")
+    legend = [((255, 226, 120), "PV"), ((90, 90, 90), "house"), ((20, 80, 200), "car (wallbox)"),
+              ((210, 30, 30), f"allowance {allowance_w / 1000:g} kW + PV: the car's limit")]
+    x = left
+    y = height - 28
+    for colour, label in legend:
+        d.rectangle([x, y - 7, x + 22, y + 7], fill=colour)
+        d.text((x + 30, y), label, fill="black", font=font, anchor="lm")
+        x += 40 + d.textlength(label, font=font) + 20
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+
+TARGET_SHARE = {"clear": 0.90, "cloudy": 0.75}
+MAX_STARTS = 6
+
+
+def _share(r: DayResult) -> str:
+    s = r.takeable_share
+    return "n/a (none)" if s is None else f"{s * 100:.1f} %"
+
+
+def _rows(r: DayResult, cfg_limit: bool) -> list[tuple[str, str]]:
+    rows = [
+        ("energy to the car", f"{r.car_kwh:.2f} kWh"),
+        ("PV energy into the car", f"{r.pv_to_car_kwh:.2f} kWh"),
+        ("PV surplus left unused", f"{r.pv_unused_kwh:.2f} kWh"),
+        ("takeable PV surplus (min..max A)", f"{r.takeable_kwh:.2f} kWh"),
+        ("share of it into the car", _share(r)),
+        ("over allowance, within 1 push after a PV drop",
+         f"{r.over_allowance_in_drop_interval_wh:.1f} Wh / {r.over_allowance_in_drop_interval_s} s"),
+        ("over allowance, outside that (target 0)",
+         f"{r.over_allowance_outside_wh:.1f} Wh / {r.over_allowance_outside_s} s"),
+    ]
+    if cfg_limit:
+        rows += [
+            ("over import limit, within 1 push",
+             f"{r.over_import_limit_in_drop_interval_wh:.1f} Wh / "
+             f"{r.over_import_limit_in_drop_interval_s} s"),
+            ("over import limit, outside (target 0)",
+             f"{r.over_import_limit_outside_wh:.1f} Wh / {r.over_import_limit_outside_s} s"),
+        ]
+    rows += [
+        (f"starts / stops (target <= {MAX_STARTS} starts)", f"{r.starts} / {r.stops}"),
+        ("setpoint changes", f"{r.setpoint_changes}"),
+        ("car's need left at the end", f"{r.need_left_kwh:.2f} kWh"),
+        ("run time of the day", f"{r.run_time_s:.2f} s"),
+    ]
+    return rows
+
+
+def _print_day(day: Day, results: list[DayResult], settings: Settings, out) -> None:
+    r0 = results[0]
+    meter = "with grid meter" if r0.meter else "no grid meter (surplus = PV - house base load)"
+    print(f"Profile {day.name}: {day.description}", file=out)
+    print(f"Mode {r0.mode}, pushes every {r0.step_s} s, {meter}, allowance "
+          f"{settings.grid.allowance_w / 1000:g} kW", file=out)
+    limit = settings.grid.import_limit_w > 0 and r0.meter
+    table = [_rows(r, limit) for r in results]
+    head = [r.rule for r in results]
+    w0 = max(len(k) for k, _ in table[0])
+    print(" " * (w0 + 2) + "".join(f"{h:>20}" for h in head), file=out)
+    for i, (key, _) in enumerate(table[0]):
+        print(f"{key:<{w0}}  " + "".join(f"{t[i][1]:>20}" for t in table), file=out)
+
+
+def _markdown(settings: Settings, seed: int, step_s: int, out) -> bool:
+    """The README table: every built-in profile, fast and pv, ours vs naive. True if all targets held."""
+    ok = True
+    print("| profile | mode | rule | car kWh | PV into car kWh | PV unused kWh | share of takeable PV "
+          "| over allowance after a PV drop (Wh / s) | over allowance otherwise (Wh) | starts "
+          "| setpoint changes | run time s |", file=out)
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|", file=out)
+    for name in PROFILES:
+        day = build_day(name, seed)
+        for mode in ("fast", "pv"):
+            ours = simulate_day(day, settings, mode=mode, step_s=step_s, rule="ours")
+            naive = simulate_day(day, settings, mode=mode, step_s=step_s, rule="naive")
+            for r in (ours, naive):
+                print(f"| {name} | {mode} | {r.rule} | {r.car_kwh:.1f} | {r.pv_to_car_kwh:.1f} | "
+                      f"{r.pv_unused_kwh:.1f} | {_share(r) if mode == 'pv' else ''} | "
+                      f"{r.over_allowance_in_drop_interval_wh:.1f} / "
+                      f"{r.over_allowance_in_drop_interval_s} | {r.over_allowance_outside_wh:.1f} | "
+                      f"{r.starts} | {r.setpoint_changes} | {r.run_time_s:.2f} |", file=out)
+            ok &= not target_misses(ours, naive)
+    return ok
+
+
+def target_misses(ours: DayResult, naive: DayResult) -> list[str]:
+    """The targets this day misses (empty when all hold), as sentences."""
+    misses = []
+    if ours.over_allowance_outside_wh > 0:
+        misses.append(f"{ours.over_allowance_outside_wh:.1f} Wh over the allowance outside the push "
+                      "interval after a PV drop (target 0)")
+    if ours.over_allowance_in_drop_interval_wh > naive.over_allowance_in_drop_interval_wh:
+        misses.append("more grid import over the allowance than the naive rule")
+    if ours.over_import_limit_outside_wh > 0:
+        misses.append(f"{ours.over_import_limit_outside_wh:.1f} Wh over the import limit (target 0)")
+    if ours.starts > MAX_STARTS:
+        misses.append(f"{ours.starts} starts (target at most {MAX_STARTS})")
+    if ours.setpoint_changes > naive.setpoint_changes:
+        misses.append(f"{ours.setpoint_changes} setpoint changes, naive {naive.setpoint_changes}")
+    need = TARGET_SHARE.get(ours.profile)
+    if ours.mode == "pv" and need is not None and (ours.takeable_share or 0.0) < need:
+        misses.append(f"{_share(ours)} of the takeable PV surplus (target {need * 100:.0f} %)")
+    return misses
+
+
+def cmd_simulate(args) -> int:
+    out = sys.stdout
+    if args.config:
+        try:
+            settings = load_settings(args.config)
+        except (OSError, ConfigError) as e:
+            print(f"{args.config}: cannot be used: {e}", file=sys.stderr)
+            return 2
+    else:
+        settings = default_settings()
+    if args.import_limit_w is not None:
+        from .config import with_overrides
+
+        settings = with_overrides(settings, grid={"import_limit_w": args.import_limit_w})
+    if args.all:
+        started = time_mod.perf_counter()
+        ok = _markdown(settings, args.seed, args.step_s, out)
+        print(f"\n{len(PROFILES) * 4} days in {time_mod.perf_counter() - started:.1f} s; "
+              f"targets {'met' if ok else 'MISSED'}", file=out)
+        return 0 if ok else 1
+    try:
+        day = build_day(args.profile, args.seed)
+    except (ProfileError, ValueError) as e:
+        print(f"wallbox simulate: {e}", file=sys.stderr)
+        return 2
+    mode = args.mode or settings.control.mode
+    results = [simulate_day(day, settings, mode=mode, step_s=args.step_s, meter=not args.no_meter)]
+    if args.compare:
+        results.append(simulate_day(day, settings, mode=mode, step_s=args.step_s,
+                                    meter=not args.no_meter, rule="naive"))
+    _print_day(day, results, settings, out)
+    if args.compare:
+        misses = target_misses(results[0], results[1])
+        print("Targets: " + ("all met" if not misses else "MISSED: " + "; ".join(misses)), file=out)
+    if args.chart:
+        path = draw_chart(day, results[0], args.chart, settings)
+        print(f"Chart written to {path}", file=out)
+    return 0
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    """Adds `wallbox simulate` to the command line's subparsers."""
+    p = subparsers.add_parser(
+        "simulate", help="run the charging policy over a simulated day and print the figures",
+        description="Runs the real charging policy over a simulated day (PV, house, car) with "
+                    "inverter pushes every --step-s seconds and prints energy, PV use, grid import "
+                    "over the allowance, starts and setpoint changes.")
+    p.add_argument("--profile", default="clear",
+                   help=f"{' | '.join(PROFILES)} | FILE.csv with columns timestamp,pv_w,house_w "
+                        "(default clear)")
+    p.add_argument("--config", help="settings file (default: the example settings)")
+    p.add_argument("--mode", choices=MODES, help="charging mode (default: the settings' mode)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the day's random models (default 1)")
+    p.add_argument("--step-s", type=int, default=10, help="seconds between inverter pushes (default 10)")
+    p.add_argument("--no-meter", action="store_true",
+                   help="no grid meter: pv mode estimates the surplus as PV - house base load")
+    p.add_argument("--import-limit-w", type=int, help="override grid.import_limit_w")
+    p.add_argument("--compare", action="store_true", help="also run the naive rule, side by side")
+    p.add_argument("--chart", metavar="FILE.png", help="draw the day into a PNG file")
+    p.add_argument("--all", action="store_true",
+                   help="every built-in profile in fast and pv mode, ours vs naive, as a Markdown table")
+    p.set_defaults(func=cmd_simulate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="wallbox")
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["simulate", *(argv if argv is not None else sys.argv[1:])])
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
