@@ -19,8 +19,10 @@ def _setup_logging(verbose: bool = False) -> None:
         datefmt="%H:%M:%S",
         stream=sys.stdout,
     )
-    # pymodbus logs every failed connect twice in its own words; the wallbox link says it once, readably.
-    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+    from .vestel import quiet_pymodbus_logging
+
+    # pymodbus logs every failed connect in its own words; the wallbox link says it once, readably.
+    quiet_pymodbus_logging()
 
 
 def _load(path: str):
@@ -49,10 +51,22 @@ def cmd_check_config(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .service import run_service
+    import os
+
+    from .config import ConfigError, load_settings
+    from .service import run_service, run_with_invalid_settings
 
     _setup_logging(args.verbose)
-    settings = _load(args.config)
+    if os.environ.get("NOTIFY_SOCKET"):
+        # Under systemd: a bad file is shown on the screen instead of a restart loop.
+        try:
+            settings = load_settings(args.config)
+        except ConfigError as e:
+            return run_with_invalid_settings(args.config, [str(p) for p in e.problems])
+        except OSError as e:
+            return run_with_invalid_settings(args.config, [f"cannot be read ({e.strerror})"])
+    else:
+        settings = _load(args.config)
     return run_service(settings, config_path=args.config)
 
 
@@ -112,6 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("render", help="write every screen with sample data as PNG")
     p.add_argument("--out", required=True, help="directory for the pictures")
     p.set_defaults(func=cmd_render)
+
+    from . import cli_control, simulate
+
+    cli_control.register(sub)
+    simulate.register(sub)
     return parser
 
 

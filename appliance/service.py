@@ -27,7 +27,10 @@ from .config import Settings
 from .control import NEXT_MODE, Controller, Inputs, PolicySettings, fmt_kw, mode_in_force, next_window_start
 from .fronius import Measurement, SolarApiPoller
 from .ftp_receiver import FtpReceiver
+from .control_socket import ControlServer
 from .sdnotify import SystemdNotifier
+from .sessions import SessionTracker
+from .state import ApplianceState, StateStore, apply_command
 from .vestel import VestelClient, WallboxLink
 
 log = logging.getLogger("appliance")
@@ -63,6 +66,7 @@ class Service:
         client: VestelClient | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], datetime] | None = None,
+        epoch_clock: Callable[[], float] = time.time,
         display_backend: Any = None,
         on_frame: Callable[[Any], None] | None = None,
         notifier: SystemdNotifier | None = None,
@@ -99,8 +103,12 @@ class Service:
         self.display = display_backend
         self.on_frame = on_frame
 
-        self.base_mode = settings.control.mode
-        self.pause_until_s: float | None = None   # monotonic; inf = until resumed
+        self.epoch_clock = epoch_clock
+        state_dir = Path(settings.state.dir)
+        self.store = StateStore(state_dir, settings.control.mode)
+        self.state: ApplianceState = self.store.load()
+        self.sessions = SessionTracker(state_dir / "sessions.csv", clock_wall=self.wall_clock)
+        self.control_server = ControlServer(settings.state.control_socket, self._socket_request)
         self.decision = None
         self.rejected_pushes = 0
         self.accepted_pushes = 0
@@ -119,6 +127,10 @@ class Service:
     def _push_rejected(self, source: str, reason: str) -> None:
         # The receiver and poller already log what and where; here it is counted.
         self.inbox.put(("rejected", (source, reason)))
+
+    def _socket_request(self, request: dict) -> dict:
+        args = {k: v for k, v in request.items() if k != "command"}
+        return self.command(request["command"], **args)
 
     def command(self, name: str, **args) -> dict:
         """Run a command (from the button or the control socket) in the control thread; wait for it."""
@@ -145,6 +157,14 @@ class Service:
         if self.poller:
             self.poller.start()
             log.info("Polling the inverter's Solar API at %s as a fallback.", self.settings.fronius.solar_api_url)
+        try:
+            self.control_server.start()
+        except (OSError, ValueError) as exc:
+            log.error("The control socket %s could not be opened (%s): wallbox status/mode/pause will "
+                      "not reach this service.", self.settings.state.control_socket, exc)
+        if self.state.mode != self.settings.control.mode or self.state.paused:
+            log.info("Restored from %s: mode %s%s.", self.store.path, self.state.mode,
+                     ", paused" if self.state.paused else "")
         self.notifier.ready(f"Charging control running; FTP on port {port}.")
 
     def stop(self) -> None:
@@ -155,6 +175,7 @@ class Service:
         if self.poller:
             self.poller.stop()
         self.receiver.stop()
+        self.control_server.stop()
         self.link.stop()
         if self.display is not None:
             try:
@@ -199,51 +220,58 @@ class Service:
     # --- commands -----------------------------------------------------------------------------
 
     def _run_command(self, name: str, **args) -> dict:
-        now = self.clock()
         if name == "status":
             return {"ok": True, **self.status()}
+        if name == "next_mode":       # the button's long press
+            name, args = "mode", {"mode": NEXT_MODE[self.state.mode]}
+        if name == "toggle_pause":    # the button's short press
+            if self.paused:
+                name, args = "resume", {}
+            else:
+                name, args = "pause", {"minutes": self.settings.button.pause_minutes or None}
+        if name not in ("mode", "pause", "resume"):
+            return {"ok": False, "error": f"Unknown command {name!r}."}
+        if name == "mode" and args.get("mode") not in NEXT_MODE:
+            return {"ok": False, "error": f"Unknown mode {args.get('mode')!r}: use fast, pv, minpv or off."}
+        new, answer = apply_command(self.state, {"command": name, **args}, now_epoch_s=self.epoch_clock())
+        self._set_state(new)
         if name == "mode":
-            mode = args.get("mode")
-            if mode not in NEXT_MODE:
-                return {"ok": False, "error": f"Unknown mode {mode!r}: use fast, pv, minpv or off."}
-            was, self.base_mode = self.base_mode, mode
-            log.info("Mode is now %s (was %s).", mode, was)
-            self.cycle()
-            return {"ok": True, "mode": mode, "was": was}
-        if name == "next_mode":
-            return self._run_command("mode", mode=NEXT_MODE[self.base_mode])
-        if name == "pause":
-            minutes = args.get("minutes")
-            if minutes is None:
-                minutes = self.settings.button.pause_minutes
-            self.pause_until_s = now + minutes * 60 if minutes else math.inf
-            until = f"for {minutes:g} min" if minutes else "until resumed"
+            log.info("Mode is now %s (was %s).", new.mode, answer.get("previous_mode"))
+        elif name == "pause":
+            until = (f"until {datetime.fromtimestamp(new.pause_until_epoch_s, self.tz):%H:%M}"
+                     if new.pause_until_epoch_s else "until resumed")
             log.info("Paused %s: charging current 0 A.", until)
-            self.cycle()
-            return {"ok": True, "paused": True, "minutes": minutes or None}
-        if name == "resume":
-            was_paused = self.pause_until_s is not None
-            self.pause_until_s = None
-            if was_paused:
-                log.info("Resumed.")
-            self.cycle()
-            return {"ok": True, "paused": False}
-        if name == "toggle_pause":
-            return self._run_command("resume" if self.paused else "pause")
-        return {"ok": False, "error": f"Unknown command {name!r}."}
+        elif answer.get("was_paused"):
+            log.info("Resumed: charging in mode %s.", new.mode)
+        self.cycle()
+        return answer
+
+    def _set_state(self, new: ApplianceState) -> None:
+        self.state = new
+        try:
+            self.store.save(new)
+        except OSError as exc:
+            log.error("Could not save mode and pause to %s (%s): they hold until the next restart only. "
+                      "Check state.dir in the settings.", self.store.path, exc.strerror or exc)
+
+    @property
+    def base_mode(self) -> str:
+        return self.state.mode
 
     @property
     def paused(self) -> bool:
-        return self.pause_until_s is not None and self.clock() < self.pause_until_s
+        return self.state.pause_active(self.epoch_clock())
 
     # --- the control cycle --------------------------------------------------------------------
 
     def cycle(self) -> None:
         now = self.clock()
+        dt_s = now - self._last_cycle_s if math.isfinite(self._last_cycle_s) else 0.0
         self._last_cycle_s = now
-        if self.pause_until_s is not None and now >= self.pause_until_s:
-            self.pause_until_s = None
-            log.info("Pause over: charging again.")
+        expired = self.state.expire(self.epoch_clock())
+        if expired != self.state:
+            self._set_state(expired)
+            log.info("Pause over: charging again in mode %s.", expired.mode)
         local_now = self.wall_clock()
         mode, window = mode_in_force(self.base_mode, self.settings.control.schedule, local_now)
         status = self.link.status
@@ -268,8 +296,29 @@ class Service:
             self._logged_setpoint = decision.setpoint_a
         self.link.set_setpoint(decision.setpoint_a)
         self.highest_setpoint_a = max(self.highest_setpoint_a, decision.setpoint_a)
+        self._track_session(local_now, status if wallbox_ok else None, dt_s)
         self._draw(local_now, window)
         self.notifier.watchdog()
+
+    def _track_session(self, local_now: datetime, status, dt_s: float) -> None:
+        car_w = float(status.power_w) if status else 0.0
+        d = self.decision
+        pv_w = d.pv_counted_w if d else 0.0
+        r = self.readings
+        if d and d.data_fresh and r.grid_w is not None:
+            house_w = r.grid_w + pv_w - car_w       # grid + PV = house + car
+        else:
+            house_w = self.policy.house_base_load_w
+        pv_to_car_w = min(car_w, max(0.0, pv_w - house_w))
+        try:
+            self.sessions.update(
+                now=local_now, car_connected=status.car_connected if status else None,
+                meter_wh=status.meter_wh if status else None,
+                current_a=max(status.currents_a) if status else 0.0,
+                car_w=car_w, pv_to_car_w=pv_to_car_w, dt_s=dt_s)
+        except OSError as exc:
+            log.error("Could not record the charging session in %s (%s).", self.sessions.csv_path,
+                      exc.strerror or exc)
 
     def _log_data_state(self, now: float, decision) -> None:
         r = self.readings
@@ -309,7 +358,7 @@ class Service:
         if d is not None and d.setpoint_a == 0:
             if self.paused:
                 waiting = "paused"
-                pause_left = None if math.isinf(self.pause_until_s) else self.pause_until_s - now
+                pause_left = self.state.pause_remaining_s(self.epoch_clock())
             elif d.mode == "off":
                 upcoming = next_window_start(self.settings.control.schedule, local_now)
                 if upcoming is not None and window is None:
@@ -364,6 +413,7 @@ class Service:
             "mode": self.base_mode,
             "mode_in_force": d.mode if d else self.base_mode,
             "paused": self.paused,
+            "pause_until_epoch_s": self.state.pause_until_epoch_s if self.paused else None,
             "setpoint_a": d.setpoint_a if d else None,
             "reason": d.reason if d else "starting",
             "budget_w": d.budget_w if d else None,
@@ -377,6 +427,7 @@ class Service:
             "meter_wh": s.meter_wh if s else None,
             "pushes_accepted": self.accepted_pushes,
             "pushes_rejected": self.rejected_pushes,
+            "session_energy_wh": round(self.sessions.current.energy_wh) if self.sessions.current else None,
         }
 
 
@@ -428,4 +479,51 @@ def run_service(settings: Settings, config_path: str | None = None) -> int:
     finally:
         service.close()
     log.info("Stopped.")
+    return 0
+
+
+def run_with_invalid_settings(config_path: str, problems: list[str]) -> int:
+    """Under systemd: show "settings invalid" on the screen and wait, touching nothing else.
+
+    The wallbox is left alone (if it was configured before, its own failsafe applies); restarting in
+    a loop would only make the screen flicker. The user fixes the file and restarts the appliance.
+    """
+    import tomllib
+
+    from .config import ConfigError, DisplaySettings, parse_settings
+
+    display_settings = DisplaySettings()
+    try:
+        raw = tomllib.loads(Path(config_path).read_text(encoding="utf-8"))
+        only_display = {"display": raw.get("display", {}), "fronius": {"ftp_password": "-"}}
+        display_settings = parse_settings(only_display).display
+    except (OSError, ValueError, ConfigError, AttributeError):
+        pass
+    first = problems[0] if problems else "the settings file cannot be read"
+    message = f"{Path(config_path).name}: {first}"
+    for problem in problems:
+        log.error("Settings problem in %s: %s", config_path, problem)
+    log.error("Charging control is not running until %s is fixed; the wallbox is left alone.", config_path)
+    from display.snapshot import Snapshot
+
+    display = None
+    try:
+        display = make_display(Settings(display=display_settings))
+        if display is not None:
+            from display.screens import render
+
+            display.show(render(Snapshot(now=datetime.now(), version=__version__, ip_address=_local_ip(),
+                                         settings_error=message)))
+    except Exception as exc:
+        log.error("The display could not show the problem either (%s).", exc)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    notifier = SystemdNotifier()
+    notifier.ready(f"Settings invalid: {first}")
+    while not stop.wait(min(5.0, (notifier.watchdog_interval_s or 10.0) / 3)):
+        notifier.watchdog()
+    notifier.stopping()
+    if display is not None:
+        display.close()
     return 0

@@ -40,7 +40,7 @@ def wait_for(predicate, timeout_s=5.0):
 
 
 @pytest.fixture
-def rig():
+def rig(tmp_path):
     wallbox = SimulatedWallbox()
     port = wallbox.serve_tcp("127.0.0.1", 0)
     wallbox.plug_in()
@@ -50,6 +50,7 @@ def rig():
         fronius={"ftp_host": "127.0.0.1", "ftp_port": 0, "ftp_password": "pw", "stale_after_s": 2.0},
         control={"ramp_up_interval_s": 0.0},
         display={"backend": "none"},
+        state={"dir": str(tmp_path / "state"), "control_socket": str(tmp_path / "control.sock")},
     )
     service = Service(settings)
     service.start()
@@ -106,9 +107,14 @@ def test_real_samples_drive_the_setpoint(rig):
 ))
 def test_rule7_bad_pushes_never_raise_the_current_and_keep_the_service_running(rig, junk):
     service, wallbox, push = rig
+
+    def handled():
+        return service.rejected_pushes + service.accepted_pushes
+
+    before = handled()
     push(powerflow(3000.0))
-    assert wait_for(lambda: wallbox.setpoint_a == 20)
-    before = service.rejected_pushes + service.accepted_pushes
+    assert wait_for(lambda: handled() == before + 1 and wallbox.setpoint_a == 20)
+    before += 1
     push(junk, name="junk.json")
     assert wait_for(lambda: service.rejected_pushes + service.accepted_pushes == before + 1)
     if service.readings.pv_w != 3000.0:
@@ -119,16 +125,25 @@ def test_rule7_bad_pushes_never_raise_the_current_and_keep_the_service_running(r
     assert service.link.connected
 
 
-def test_pause_resume_and_mode_commands(rig):
+def test_pause_resume_and_mode_over_the_control_socket_survive_a_restart(rig):
+    from appliance.control_socket import send_command
+
     service, wallbox, push = rig
-    assert service.command("pause", minutes=0)["paused"] is True
+    sock = service.settings.state.control_socket
+    assert send_command(sock, "pause", minutes=None)["paused"] is True
     assert wait_for(lambda: wallbox.setpoint_a == 0)
-    assert service.command("resume")["paused"] is False
+    assert send_command(sock, "resume")["paused"] is False
     assert wait_for(lambda: wallbox.setpoint_a == 15)
-    assert service.command("mode", mode="off")["was"] == "fast"
+    assert send_command(sock, "mode", mode="off")["previous_mode"] == "fast"
     assert wait_for(lambda: wallbox.setpoint_a == 0)
     assert service.command("mode", mode="warp")["ok"] is False
-    assert service.command("status")["mode"] == "off"
+    status = send_command(sock, "status")
+    assert status["mode"] == "off" and status["setpoint_a"] == 0
+    send_command(sock, "pause", minutes=30)
+    # A new service on the same state directory (a restart or a power cut) comes back off and paused.
+    again = Service(service.settings)
+    assert again.state.mode == "off" and again.paused
+    assert again.state.pause_until_epoch_s - time.time() > 29 * 60
 
 
 def test_wallbox_run_stops_cleanly_on_sigterm(tmp_path):
@@ -168,3 +183,33 @@ control_socket = "{tmp_path / 'control.sock'}"
     assert proc.returncode == 0, out
     assert "Allowance only 11.0 kW (no fresh PV data) -> 15 A" in out
     assert "Stopped." in out
+
+
+def test_invalid_settings_under_systemd_show_the_problem_and_wait(tmp_path):
+    import socket as socketlib
+
+    from PIL import Image
+
+    listener = socketlib.socket(socketlib.AF_UNIX, socketlib.SOCK_DGRAM)
+    listener.bind(str(tmp_path / "notify"))
+    listener.settimeout(10)
+    cfg = tmp_path / "wallbox.toml"
+    screen = tmp_path / "screen.png"
+    cfg.write_text(f'[grid]\nallowance_w = -5\n[display]\nbackend = "png"\npng_path = "{screen}"\n')
+    env = dict(os.environ, NOTIFY_SOCKET=str(tmp_path / "notify"))
+    proc = subprocess.Popen([sys.executable, "-m", "appliance.cli", "run", "--config", str(cfg)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    try:
+        ready = listener.recv(4096).decode()
+        assert ready.startswith("READY=1") and "Settings invalid: grid.allowance_w = -5" in ready
+        assert wait_for(screen.exists)
+        with Image.open(screen) as image:
+            assert image.size == (160, 128)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        listener.close()
+    assert proc.returncode == 0
+    assert "Settings problem in" in out and "fronius.ftp_password" in out

@@ -20,7 +20,8 @@ def test_watchdog_pings_stop_when_the_control_loop_is_stuck(tmp_path):
     port = wallbox.serve_tcp()
     settings = with_overrides(
         Settings(), wallbox={"transport": "tcp", "host": "127.0.0.1", "port": port},
-        fronius={"ftp_host": "127.0.0.1", "ftp_port": 0, "ftp_password": "pw"}, display={"backend": "none"})
+        fronius={"ftp_host": "127.0.0.1", "ftp_port": 0, "ftp_password": "pw"}, display={"backend": "none"},
+        state={"dir": str(tmp_path / "state"), "control_socket": str(tmp_path / "control.sock")})
     service = Service(settings, notifier=SystemdNotifier({"NOTIFY_SOCKET": path}))
     release = threading.Event()
     thread = threading.Thread(target=service.run, daemon=True)
