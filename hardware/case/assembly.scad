@@ -30,6 +30,6 @@ translate([0, 0, explode * 2.5]) {
   if (show_components) translate([0, 0, explode * 0.5]) color("royalblue") lcd(0);
 }
 translate([0, 0, explode * 3.5]) {
-  color("gainsboro", 0.9) front_part();
+  color("gainsboro") front_part();
   if (show_components) color("red") button(0);
 }

@@ -64,9 +64,9 @@ previews() {
       -D "stl=\"$out/$p.stl\""
   done
   queue "preview assembly" "$out/previews/assembly.png" "$here/assembly.scad" "${size[@]}" \
-    --camera=0,0,0,-60,-20,-35,0
+    --camera=0,0,0,-35,0,25,0
   queue "preview assembly exploded" "$out/previews/assembly_exploded.png" "$here/assembly.scad" \
-    "${size[@]}" -D explode=25 --camera=0,0,0,-60,-20,-35,0
+    "${size[@]}" -D explode=30 --camera=0,0,0,-50,0,30,0
   queue "preview assembly front" "$out/previews/assembly_front.png" "$here/assembly.scad" \
     "${size[@]}" --camera=0,0,0,0,0,0,0 --projection=ortho
   finish

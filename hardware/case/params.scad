@@ -59,7 +59,7 @@ notch_w = latch_w + 2 * latch_gap;
 // ---- bought parts, placed in the assembly ---------------------------------------------------
 // Raspberry Pi Zero W: 65 x 30 mm, holes 3.5 mm in from the edges, header on the upper edge.
 pi_size = [65, 30, 1.4];
-pi_origin = [-43, 12];               // lower left corner (SD card end on the left)
+pi_origin = [-43, 11];               // lower left corner (SD card end on the left)
 pi_hole_inset = 3.5;
 pi_mount_z = floor_top + 3;          // carrier plate sits on two 3 mm bosses
 pi_plate_t = 2.5;
