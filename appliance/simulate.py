@@ -106,6 +106,7 @@ class DayResult:
     run_time_s: float = 0.0
     pushes: list[Push] = field(default_factory=list, repr=False)
     car_w: list[float] = field(default_factory=list, repr=False)  # per second, for charts/checks
+    setpoint_a: list[int] = field(default_factory=list, repr=False)  # per second, after the cycle
 
     @property
     def takeable_share(self) -> float | None:
@@ -190,6 +191,7 @@ def simulate_day(day: Day, settings: Settings, *, mode: str | None = None, step_
     res = DayResult(day.name, base_mode, rule, step_s, meter)
     pushes = res.pushes
     car_series = res.car_w
+    setpoint_series = res.setpoint_a
     setpoint_a = 0
     last_push_s = -math.inf
     pv_known_w = house_known_w = 0.0
@@ -237,6 +239,7 @@ def simulate_day(day: Day, settings: Settings, *, mode: str | None = None, step_
             car_w = need_wh * 3600.0
         need_wh -= car_w / 3600.0
         car_series.append(car_w)
+        setpoint_series.append(setpoint_a)
         if (car_w > 0) != (prev_car_w > 0):
             if car_w > 0:
                 res.starts += 1
