@@ -1,0 +1,141 @@
+"""Sample pictures, the frame recorder and the screen updater, with real files and threads."""
+
+from __future__ import annotations
+
+import threading
+
+from PIL import Image
+
+from display import samples as samples_module
+from display.recorder import FrameRecorder
+from display.samples import render_all, samples
+from display.screens import render
+from display.updater import ScreenUpdater
+
+
+def test_render_all_writes_every_screen_at_1x_and_4x(tmp_path):
+    written = render_all(tmp_path / "out")
+    names = samples()
+    assert len(written) == 2 * len(names)
+    for name in names:
+        with Image.open(tmp_path / "out" / f"{name}.png") as small, Image.open(tmp_path / "out" / f"{name}@4x.png") as big:
+            assert small.size == (160, 128) and big.size == (640, 512)
+            # Nearest-neighbour: every 4x4 block is one pixel of the original.
+            assert big.convert("RGB").resize((160, 128), Image.Resampling.NEAREST).tobytes() == small.convert("RGB").tobytes()
+
+
+def test_samples_command_line(tmp_path, capsys):
+    assert samples_module.main([str(tmp_path / "a"), "--golden", str(tmp_path / "g"), "--pictures", str(tmp_path / "p")]) == 0
+    assert len(list((tmp_path / "g").glob("*.png"))) == len(samples())
+    with Image.open(next((tmp_path / "p").glob("*.png"))) as picture:
+        assert picture.size == (320, 256)
+    assert "pictures written" in capsys.readouterr().err
+
+
+def test_recorder_keeps_only_changed_frames_and_writes_a_gif(tmp_path):
+    recorder = FrameRecorder(tmp_path / "frames")
+    shots = samples()
+    first = render(shots["no_car"])
+    assert recorder.add(first, 0.0) is not None
+    assert recorder.add(first.copy(), 1.0) is None
+    assert recorder.add(render(shots["waiting_sun"]), 4.0) is not None
+    assert recorder.add(render(shots["charging_pv"]), 64.0) is not None
+    assert [at for at, _ in recorder.frames] == [0.0, 4.0, 64.0]
+    assert all(path.exists() for _, path in recorder.frames)
+
+    gif = recorder.write_gif(tmp_path / "run.gif", speedup=2.0, max_frame_s=10.0)
+    with Image.open(gif) as animation:
+        assert animation.n_frames == 3
+        durations = []
+        for index in range(animation.n_frames):
+            animation.seek(index)
+            durations.append(animation.info["duration"])
+        assert durations == [2000, 10000, 2000]  # 4 s / 2, 60 s / 2 capped at 10 s, last frame
+        animation.seek(2)
+        assert animation.convert("RGB").getpixel((2, 2))[1] > 150  # green "CHARGING" header
+
+
+def test_recorder_refuses_an_empty_gif(tmp_path):
+    try:
+        FrameRecorder(tmp_path).write_gif(tmp_path / "x.gif")
+    except ValueError as error:
+        assert "No frames" in str(error)
+    else:
+        raise AssertionError("an empty GIF was written")
+
+
+class RecordingBackend:
+    def __init__(self) -> None:
+        self.shown: list[Image.Image] = []
+        self.backlight: list[bool] = []
+        self.drawn = threading.Event()
+        self.closed = False
+        self._last = None
+
+    def show(self, image):
+        data = image.tobytes()
+        if data == self._last:
+            return False
+        self._last = data
+        self.shown.append(image)
+        self.drawn.set()
+        return True
+
+    def set_backlight(self, on):
+        self.backlight.append(on)
+
+    def close(self):
+        self.closed = True
+
+
+def test_updater_draws_changes_only_and_switches_the_backlight_on_change():
+    state = {"snapshot": samples()["no_car"]}
+    backend = RecordingBackend()
+    frames = []
+    updater = ScreenUpdater(backend, lambda: state["snapshot"], on_frame=lambda image, drawn: frames.append(drawn))
+    assert updater.update() is True
+    assert updater.update() is False
+    state["snapshot"] = state["snapshot"].replace(backlight_on=False)
+    updater.update()
+    assert backend.backlight == [True, False]
+    assert frames == [True, False, False]
+    state["snapshot"] = samples()["paused"]
+    assert updater.update() is True
+    assert updater.frames_drawn == 2
+
+
+def test_wake_redraws_at_once_not_at_the_next_interval():
+    state = {"snapshot": samples()["charging_fast_sun"]}
+    backend = RecordingBackend()
+    updater = ScreenUpdater(backend, lambda: state["snapshot"], interval_s=3600).start()
+    try:
+        assert backend.drawn.wait(5)
+        backend.drawn.clear()
+        state["snapshot"] = samples()["paused"]  # the button paused charging
+        updater.wake()
+        assert backend.drawn.wait(5), "the screen waited for the interval instead of redrawing"
+        assert backend.shown[-1].tobytes() == render(samples()["paused"]).tobytes()
+    finally:
+        updater.close()
+    assert backend.closed
+
+
+def test_updater_survives_a_failing_snapshot_source():
+    calls = []
+    failed, ok = threading.Event(), threading.Event()
+
+    def source():
+        calls.append(1)
+        if len(calls) == 1:
+            failed.set()
+            raise RuntimeError("not ready")
+        ok.set()
+        return samples()["no_car"]
+
+    updater = ScreenUpdater(RecordingBackend(), source, interval_s=3600).start()
+    try:
+        assert failed.wait(5)
+        updater.wake()
+        assert ok.wait(5), "the panel stopped after one failed redraw"
+    finally:
+        updater.close()
