@@ -1,0 +1,25 @@
+"""The hand-drawn wiring diagram: valid SVG that names every connection the README's tables give."""
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+SVG = Path(__file__).resolve().parents[2] / "hardware" / "wiring.svg"
+
+
+def _texts():
+    root = ET.parse(SVG).getroot()
+    return " | ".join(t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text"))
+
+
+def test_diagram_is_svg_with_a_size():
+    root = ET.parse(SVG).getroot()
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    assert root.get("viewBox")
+
+
+def test_diagram_names_every_wire():
+    texts = _texts()
+    for label in ["pin 19 MOSI (BCM10)", "pin 23 SCLK (BCM11)", "pin 24 CE0 (BCM8)", "pin 22 (BCM25)",
+                  "pin 13 (BCM27)", "pin 12 (BCM18)", "pin 40 (BCM21)", "pin 39 GND", "pin 2 5 V",
+                  "A: cable 6 white-blue", "B: cable 5 blue", "HDR-15-5", "1 A"]:
+        assert label in texts, f"wiring.svg lacks {label!r}"
