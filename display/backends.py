@@ -33,11 +33,11 @@ ST7735_DEFAULTS = {
     "rst": 27,
     "backlight": 18,
     "rotation": 90,
-    "invert": False,
+    "invert": True,  # the library's default; the Waveshare module may need False (check on hardware)
     "bgr": True,
     "offset_left": None,  # None: the library centres 128 columns in the controller's 132 (2)
     "offset_top": None,  # None: the library centres 160 rows in the controller's 162 (1)
-    "spi_speed_hz": 8_000_000,
+    "spi_speed_hz": 4_000_000,
     "width": 128,
     "height": 160,
     "chunk_size": 4096,

@@ -32,7 +32,7 @@ def _per_frame_ms(fn, frames: int) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m display.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=200, help="frames per measurement (default 200)")
-    parser.add_argument("--spi-speed-hz", type=int, default=8_000_000, help="SPI clock for the transfer estimate")
+    parser.add_argument("--spi-speed-hz", type=int, default=4_000_000, help="SPI clock for the transfer estimate")
     args = parser.parse_args(argv)
 
     snapshots = list(samples().values())
