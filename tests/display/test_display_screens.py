@@ -133,3 +133,20 @@ def test_snapshot_rejects_unknown_mode_and_reason():
         BASE.replace(waiting_for="godot")
     with pytest.raises(Exception):
         BASE.mode = "pv"  # frozen
+
+
+def test_no_text_is_smaller_than_10_px(monkeypatch):
+    used = set()
+    real_font = screens.font
+
+    def recording_font(size, condensed=False):
+        used.add((size, condensed))
+        return real_font(size, condensed)
+
+    monkeypatch.setattr(screens, "font", recording_font)
+    for snapshot in samples().values():
+        render(snapshot)
+    assert used
+    for size, condensed in used:
+        left, top, right, bottom = real_font(size, condensed).getbbox("H0")
+        assert bottom - top >= 10, f"{size} px text has capitals only {bottom - top} px high"
