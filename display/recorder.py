@@ -13,12 +13,18 @@ from PIL import Image
 
 
 class FrameRecorder:
-    """Keeps each new picture as `out_dir/frame-NNNN.png`, with the time it appeared."""
+    """Keeps each new picture as `out_dir/frame-NNNN.png`, with the time it appeared.
+
+    The folder belongs to the recorder: frames left there by an earlier run are removed.
+    """
 
     def __init__(self, out_dir: str | Path, prefix: str = "frame") -> None:
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.prefix = prefix
+        # Frames of an earlier run in the same folder would mix into this one's numbering.
+        for stale in self.out_dir.glob(f"{prefix}-[0-9][0-9][0-9][0-9].png"):
+            stale.unlink()
         self.frames: list[tuple[float, Path]] = []  # (seconds into the run, file)
         self._last: bytes | None = None
 

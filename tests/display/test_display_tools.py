@@ -33,7 +33,11 @@ def test_samples_command_line(tmp_path, capsys):
 
 
 def test_recorder_keeps_only_changed_frames_and_writes_a_gif(tmp_path):
+    (tmp_path / "frames").mkdir()
+    (tmp_path / "frames" / "frame-0007.png").write_bytes(b"an earlier run")
+    (tmp_path / "frames" / "notes.txt").write_text("not a frame")
     recorder = FrameRecorder(tmp_path / "frames")
+    assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == ["notes.txt"]
     shots = samples()
     first = render(shots["no_car"])
     assert recorder.add(first, 0.0) is not None
