@@ -16,7 +16,7 @@ import signal
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -72,12 +72,15 @@ class Service:
         notifier: SystemdNotifier | None = None,
         link_options: dict | None = None,
         settings_error: str | None = None,
+        policy_overrides: dict | None = None,
     ):
         self.settings = settings
         self.clock = clock
         self.tz = ZoneInfo(settings.control.timezone) if settings.control.timezone else None
         self.wall_clock = wall_clock or (lambda: datetime.now(self.tz).astimezone(self.tz))
         self.policy = PolicySettings.from_settings(settings)
+        if policy_overrides:
+            self.policy = replace(self.policy, **policy_overrides)
         self.controller = Controller(self.policy)
         self.readings = Readings()
         self.inbox: queue.Queue = queue.Queue()
@@ -102,6 +105,11 @@ class Service:
                        if f.solar_api_url else None)
         self.display = display_backend
         self.on_frame = on_frame
+        from .button import BacklightTimer
+
+        self.backlight = BacklightTimer(settings.display.backlight_timeout_s, clock)
+        self._backlight_shown: bool | None = None
+        self.button = None
 
         self.epoch_clock = epoch_clock
         state_dir = Path(settings.state.dir)
@@ -127,6 +135,14 @@ class Service:
     def _push_rejected(self, source: str, reason: str) -> None:
         # The receiver and poller already log what and where; here it is counted.
         self.inbox.put(("rejected", (source, reason)))
+
+    def _post(self, name: str) -> None:
+        """A command from the button: queued for the control thread, which redraws at once."""
+        self.inbox.put(("command", (name, {}, queue.Queue(maxsize=1))))
+
+    def _button_pressed(self) -> None:
+        if self.backlight.wake():
+            self.inbox.put(("wake", None))
 
     def _socket_request(self, request: dict) -> dict:
         args = {k: v for k, v in request.items() if k != "command"}
@@ -162,6 +178,19 @@ class Service:
         except (OSError, ValueError) as exc:
             log.error("The control socket %s could not be opened (%s): wallbox status/mode/pause will "
                       "not reach this service.", self.settings.state.control_socket, exc)
+        b = self.settings.button
+        if b.pin:
+            from .button import open_button
+
+            try:
+                self.button = open_button(b.pin, on_short_press=lambda: self._post("toggle_pause"),
+                                          on_long_press=lambda: self._post("next_mode"),
+                                          on_press=self._button_pressed, long_press_s=b.long_press_s)
+                log.info("Front button on BCM%d: short press pauses or resumes, hold %g s for the next mode.",
+                         b.pin, b.long_press_s)
+            except Exception as exc:  # no button is better than no charging control
+                log.error("The front button on BCM%d could not be opened (%s): check [button] pin and "
+                          "that the service may use the GPIO (group gpio).", b.pin, exc)
         if self.state.mode != self.settings.control.mode or self.state.paused:
             log.info("Restored from %s: mode %s%s.", self.store.path, self.state.mode,
                      ", paused" if self.state.paused else "")
@@ -176,6 +205,8 @@ class Service:
             self.poller.stop()
         self.receiver.stop()
         self.control_server.stop()
+        if self.button is not None:
+            self.button.close()
         self.link.stop()
         if self.display is not None:
             try:
@@ -208,6 +239,8 @@ class Service:
             self.accepted_pushes += 1
         elif kind == "rejected":
             self.rejected_pushes += 1
+        elif kind == "wake":
+            self.cycle()  # light the screen now, not at the next tick
         elif kind == "command":
             name, args, done = payload
             try:
@@ -374,7 +407,8 @@ class Service:
             mode=d.mode if d else self.base_mode,
             surplus_estimated=bool(d and d.surplus_estimated),
             car_connected=status.car_connected if status and self.link.connected else None,
-            charging=bool(status and status.charging and self.link.connected),
+            # Told 0 A, the car stops within seconds: the screen says so at once, not at the next read.
+            charging=bool(status and status.charging and self.link.connected and d and d.setpoint_a > 0),
             setpoint_a=d.setpoint_a if d else 0,
             current_a=max(status.currents_a) if status else 0.0,
             car_power_w=float(status.power_w) if status else 0.0,
@@ -388,6 +422,7 @@ class Service:
             start_needs_w=self.policy.min_current_a * self.policy.watts_per_amp,
             surplus_w=d.surplus_w if d else None,
             stale_after_s=self.policy.stale_after_s,
+            backlight_on=self.backlight.is_on(),
         )
 
     def _draw(self, local_now: datetime, window) -> None:
@@ -396,8 +431,12 @@ class Service:
         try:
             from display.screens import render
 
+            lit = self.backlight.is_on()
             image = render(self.snapshot(local_now, window))
             if self.display is not None:
+                if lit != self._backlight_shown:
+                    self.display.set_backlight(lit)
+                    self._backlight_shown = lit
                 self.display.show(image)
             if self.on_frame is not None:
                 self.on_frame(image)
