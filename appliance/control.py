@@ -63,6 +63,9 @@ class PolicySettings:
     min_restart_interval_s: float = 600.0
     house_base_load_w: float = 300.0
     pv_drop_memory_s: float = 900.0
+    # A raise by a single amp waits this long after the last change: a slowly rising PV curve then
+    # moves the current in steps of 2 A or more, not a write for every amp it crosses.
+    small_raise_after_s: float = 3600.0
 
     @property
     def watts_per_amp(self) -> float:
@@ -135,6 +138,7 @@ class Controller:
     cfg: PolicySettings
     setpoint_a: int = 0
     last_raise_s: float = -math.inf
+    last_change_s: float = -math.inf
     pv_running: bool = False
     pv_above_since_s: float | None = None
     pv_below_since_s: float | None = None
@@ -243,15 +247,21 @@ class Controller:
         # Rule 4: lower at once, raise at most once per interval.
         if target_a < self.setpoint_a:
             self.setpoint_a = target_a
+            self.last_change_s = now
         elif target_a > self.setpoint_a:
-            if raise_to_a > self.setpoint_a and now - self.last_raise_s >= cfg.ramp_up_interval_s:
+            small = raise_to_a - self.setpoint_a < 2 and self.setpoint_a > 0
+            if raise_to_a > self.setpoint_a and now - self.last_raise_s >= cfg.ramp_up_interval_s \
+                    and not (small and now - self.last_change_s < cfg.small_raise_after_s):
                 self.setpoint_a = raise_to_a
-                self.last_raise_s = now
+                self.last_raise_s = self.last_change_s = now
             if target_a > self.setpoint_a:
                 # The earliest a raise to target_a can come: the interval since the last raise
-                # is over and target_a has been allowed for a whole interval.
+                # is over and target_a has been allowed for a whole interval (a single amp also
+                # waits small_raise_after_s after the last change).
                 low_since_s = max((t for t, a in allowed if a < target_a), default=-math.inf)
                 ready_s = max(self.last_raise_s, low_since_s) + cfg.ramp_up_interval_s
+                if target_a - self.setpoint_a < 2 and self.setpoint_a > 0:
+                    ready_s = max(ready_s, self.last_change_s + cfg.small_raise_after_s)
                 reason += f"; raising to {target_a} A in {max(0.0, ready_s - now):.0f} s"
                 waiting = waiting or ("ramp" if self.setpoint_a == 0 else None)
         return Decision(

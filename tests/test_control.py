@@ -132,3 +132,17 @@ def test_clamp_current():
     assert clamp_current(6.0, 6, 32) == 6
     assert clamp_current(40, 6, 32) == 32
     assert clamp_current(math.nan, 6, 32) == 0
+
+
+def test_single_amp_raises_wait_so_a_slow_pv_rise_moves_in_bigger_steps():
+    ctl = Controller(CFG)  # small_raise_after_s defaults to one hour
+    assert ctl.decide(Inputs(now_s=0, pv_w=0, pv_at_s=0)).setpoint_a == 15
+    # +1 A worth of PV: held back (no write for every amp the curve crosses) ...
+    d = ctl.decide(Inputs(now_s=100, pv_w=700, pv_at_s=100))
+    assert d.setpoint_a == 15 and d.target_a == 16
+    # ... until 2 A are allowed for a whole ramp interval, then both at once.
+    ctl.decide(Inputs(now_s=200, pv_w=1400, pv_at_s=200))
+    assert ctl.decide(Inputs(now_s=231, pv_w=1400, pv_at_s=231)).setpoint_a == 17
+    # A lone amp goes through after small_raise_after_s.
+    assert ctl.decide(Inputs(now_s=300, pv_w=2100, pv_at_s=300)).setpoint_a == 17
+    assert ctl.decide(Inputs(now_s=231 + 3600, pv_w=2100, pv_at_s=231 + 3600)).setpoint_a == 18
