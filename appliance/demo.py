@@ -134,8 +134,9 @@ def run_demo(minutes: float = 1.0, out_dir: Path = Path("demo-output")) -> int:
         display_backend=make_backend("png", png_path=settings.display.png_path),
         on_frame=lambda image: recorder.add(image, time.monotonic() - t0),
         wall_clock=sim_clock,
-        # The policy remembers PV drops for 15 minutes of the day: scaled like the day itself.
-        policy_overrides={"pv_drop_memory_s": 900.0 / scale},
+        # The policy's memory of PV drops and its wait before a 1 A raise are times of the day:
+        # scaled like the day itself.
+        policy_overrides={"pv_drop_memory_s": 900.0 / scale, "small_raise_after_s": 3600.0 / scale},
     )
     monitor = Monitor(settings, wallbox, scale)
 

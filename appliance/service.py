@@ -325,7 +325,9 @@ class Service:
         self._log_data_state(now, decision)
         if decision.setpoint_a != self._logged_setpoint:
             was = "" if self._logged_setpoint is None else f" (was {previous} A)"
-            log.info("%s -> %d A%s", decision.reason, decision.setpoint_a, was)
+            why, _, later = decision.reason.partition("; raising to ")
+            later = f"; {later.replace(' in ', ' allowed in ', 1)}" if later else ""
+            log.info("%s -> %d A%s%s", why, decision.setpoint_a, was, later)
             self._logged_setpoint = decision.setpoint_a
         self.link.set_setpoint(decision.setpoint_a)
         self.highest_setpoint_a = max(self.highest_setpoint_a, decision.setpoint_a)
@@ -363,7 +365,9 @@ class Service:
             state = "stale"
         if state == self._data_state:
             return
-        if state == "fresh" and self._data_state is not None:
+        if state == "fresh" and self._data_state == "none":
+            log.info("First inverter data arrived (%s): PV %s.", r.source, fmt_kw(r.pv_w or 0))
+        elif state == "fresh" and self._data_state is not None:
             log.info("Inverter data arrives again (%s): PV %s counts again.", r.source, fmt_kw(r.pv_w or 0))
         elif state == "stale":
             log.warning("Inverter data is %.0f s old (limit %.0f s): allowance only, %d A.",
