@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .config import default_config_path
 
-DEFAULT_CONFIG = "/etc/wallbox/wallbox.toml"
+DEFAULT_CONFIG = default_config_path()
 
 
 def _setup_logging(verbose: bool = False) -> None:
@@ -120,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_check_config)
 
     p = sub.add_parser("probe", help="connect to the wallbox and print its identity and live values")
-    p.add_argument("--config", default=DEFAULT_CONFIG)
+    p.add_argument("--config", default=DEFAULT_CONFIG, help=f"settings file (default {DEFAULT_CONFIG})")
     p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser("render", help="write every screen with sample data as PNG")

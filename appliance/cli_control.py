@@ -16,10 +16,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .config import StateSettings
+from .config import StateSettings, default_config_path
 from .control import MODES
 
-DEFAULT_CONFIG = "/etc/wallbox/wallbox.toml"
+DEFAULT_CONFIG = default_config_path()
 SESSIONS_FILE = "sessions.csv"
 
 # Key suffix -> unit printed after the value (longest suffixes first).

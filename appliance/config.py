@@ -23,6 +23,17 @@ DISPLAY_BACKENDS = ("st7735", "png", "none")
 LCD_PINS = {7: "SPI chip select CE1", 8: "SPI chip select CE0", 9: "SPI MISO", 10: "SPI MOSI",
             11: "SPI clock", 25: "LCD data/command", 27: "LCD reset", 18: "LCD backlight"}
 EXAMPLE_PATH = Path(__file__).with_name("wallbox.example.toml")
+# Where the settings live: /etc for a hand-made install, the boot partition on the SD-card image
+# (the file users edit from any computer before the first boot).
+CONFIG_LOCATIONS = ("/etc/wallbox/wallbox.toml", "/boot/firmware/wallbox.toml")
+
+
+def default_config_path() -> str:
+    """The first settings file that exists, else the first location (for the error message)."""
+    for candidate in CONFIG_LOCATIONS:
+        if Path(candidate).exists():
+            return candidate
+    return CONFIG_LOCATIONS[0]
 
 
 @dataclass(frozen=True)

@@ -213,3 +213,19 @@ def test_invalid_settings_under_systemd_show_the_problem_and_wait(tmp_path):
         listener.close()
     assert proc.returncode == 0
     assert "Settings problem in" in out and "fronius.ftp_password" in out
+
+
+def test_a_charging_session_is_recorded_from_plug_in_to_unplug(rig):
+    from appliance.sessions import read_sessions
+
+    service, wallbox, push = rig
+    wallbox.energy_time_scale = 100.0  # the meter counts in 0.1 kWh: let a few seconds show on it
+    push(powerflow(5600.0, grid_w=-2000.0))
+    assert wait_for(lambda: service.sessions.current is not None and wallbox.setpoint_a == 24)
+    assert wait_for(lambda: service.sessions.current.energy_wh > 0, timeout_s=6)
+    wallbox.unplug()
+    csv_path = Path(service.settings.state.dir) / "sessions.csv"
+    assert wait_for(lambda: csv_path.exists() and len(read_sessions(csv_path)) == 1, timeout_s=6)
+    (session,) = read_sessions(csv_path)
+    assert session.energy_wh > 0 and session.peak_current_a >= 20
+    assert 0 < session.pv_share <= 1
