@@ -13,7 +13,7 @@ Events and when they fire (t = when the contacts settle):
                   the new mode and lets go; the release after it does nothing more
   on_short_press  released before long_press_s, at t_up + debounce_s
 
-The service redraws the screen right after each callback (`display.updater.ScreenUpdater.wake`),
+The service redraws the screen right after each callback (the command runs in its control cycle),
 so a short press is confirmed on screen about 50 ms + one redraw after the release: well inside
 the 0.3 s a person accepts as "it reacted".
 

@@ -1,7 +1,7 @@
 """Front-panel screens: a plain status snapshot in, a 160x128 picture out.
 
 `snapshot.Snapshot` (what to show) -> `screens.render` (the picture) -> a backend from
-`backends.make_backend` ("st7735" LCD, "png" file, "none"). `updater.ScreenUpdater` redraws
-on a timer and at once on `wake()`; `samples` and `recorder` make pictures for people.
+`backends.make_backend` ("st7735" LCD, "png" file, "none"). The service redraws in each control
+cycle and right after a button press; `samples` and `recorder` make pictures for people.
 Nothing here imports `appliance/`; hardware libraries are imported only by the LCD backend.
 """

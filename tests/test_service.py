@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 from appliance.config import Settings, with_overrides
 from appliance.service import Service
 from appliance.sim.wallbox import SimulatedWallbox
+from waiting import wait_until as wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT.parent / "shared" / "fronius-samples"
@@ -28,15 +29,6 @@ def powerflow(pv_w, grid_w=-100.0):
         "Body": {"Site": {"P_PV": pv_w, "P_Grid": grid_w, "P_Load": -500.0, "P_Akku": None, "Mode": "meter"},
                  "Inverters": {"1": {"DT": 1, "P": pv_w}}, "Version": "12"},
     }).encode()
-
-
-def wait_for(predicate, timeout_s=5.0):
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 @pytest.fixture

@@ -11,15 +11,7 @@ from appliance.sim.wallbox import SimulatedWallbox
 from display.screens import screen_name
 
 from test_button import FakeGpio
-
-
-def wait_for(predicate, timeout_s=5.0):
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return False
+from waiting import wait_until as wait_for
 
 
 def test_short_press_pauses_within_0_3_s_and_long_press_steps_the_mode(tmp_path, monkeypatch):

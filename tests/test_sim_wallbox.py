@@ -9,17 +9,9 @@ from pymodbus.client import ModbusTcpClient
 
 from appliance import vestel
 from appliance.sim.wallbox import SimulatedWallbox
+from waiting import wait_until
 
 UNIT = 255
-
-
-def wait_until(condition, timeout_s: float, step_s: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(step_s)
-    return bool(condition())
 
 
 @pytest.fixture

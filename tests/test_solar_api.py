@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from appliance.fronius import POWERFLOW_PATH, Measurement, SolarApiPoller
+from waiting import wait_until as wait_for
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "fronius-samples"
 needs_samples = pytest.mark.skipif(
@@ -206,15 +207,6 @@ def test_direct_polls_closer_than_four_seconds_send_nothing(inverter):
     clock.now += 0.01
     assert poller.poll_once() is not None
     assert len(inverter.request_times) == 2
-
-
-def wait_for(predicate, timeout_s=3.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
 
 
 def test_background_thread_keeps_the_interval(inverter):

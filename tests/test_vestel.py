@@ -14,15 +14,7 @@ from hypothesis import strategies as st
 from appliance import vestel
 from appliance.sim.wallbox import SimulatedWallbox
 from appliance.vestel import VestelClient, WallboxError, WallboxLink, WallboxStatus
-
-
-def wait_until(condition, timeout_s: float, step_s: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(step_s)
-    return bool(condition())
+from waiting import wait_until
 
 
 @pytest.fixture

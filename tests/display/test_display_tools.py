@@ -1,4 +1,4 @@
-"""Sample pictures, the frame recorder and the screen updater, with real files and threads."""
+"""Sample pictures and the frame recorder, with real files."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from display import samples as samples_module
 from display.recorder import FrameRecorder
 from display.samples import render_all, samples
 from display.screens import render
-from display.updater import ScreenUpdater
 
 
 def test_render_all_writes_every_screen_at_1x_and_4x(tmp_path):
@@ -66,80 +65,3 @@ def test_recorder_refuses_an_empty_gif(tmp_path):
         assert "No frames" in str(error)
     else:
         raise AssertionError("an empty GIF was written")
-
-
-class RecordingBackend:
-    def __init__(self) -> None:
-        self.shown: list[Image.Image] = []
-        self.backlight: list[bool] = []
-        self.drawn = threading.Event()
-        self.closed = False
-        self._last = None
-
-    def show(self, image):
-        data = image.tobytes()
-        if data == self._last:
-            return False
-        self._last = data
-        self.shown.append(image)
-        self.drawn.set()
-        return True
-
-    def set_backlight(self, on):
-        self.backlight.append(on)
-
-    def close(self):
-        self.closed = True
-
-
-def test_updater_draws_changes_only_and_switches_the_backlight_on_change():
-    state = {"snapshot": samples()["no_car"]}
-    backend = RecordingBackend()
-    frames = []
-    updater = ScreenUpdater(backend, lambda: state["snapshot"], on_frame=lambda image, drawn: frames.append(drawn))
-    assert updater.update() is True
-    assert updater.update() is False
-    state["snapshot"] = state["snapshot"].replace(backlight_on=False)
-    updater.update()
-    assert backend.backlight == [True, False]
-    assert frames == [True, False, False]
-    state["snapshot"] = samples()["paused"]
-    assert updater.update() is True
-    assert updater.frames_drawn == 2
-
-
-def test_wake_redraws_at_once_not_at_the_next_interval():
-    state = {"snapshot": samples()["charging_fast_sun"]}
-    backend = RecordingBackend()
-    updater = ScreenUpdater(backend, lambda: state["snapshot"], interval_s=3600).start()
-    try:
-        assert backend.drawn.wait(5)
-        backend.drawn.clear()
-        state["snapshot"] = samples()["paused"]  # the button paused charging
-        updater.wake()
-        assert backend.drawn.wait(5), "the screen waited for the interval instead of redrawing"
-        assert backend.shown[-1].tobytes() == render(samples()["paused"]).tobytes()
-    finally:
-        updater.close()
-    assert backend.closed
-
-
-def test_updater_survives_a_failing_snapshot_source():
-    calls = []
-    failed, ok = threading.Event(), threading.Event()
-
-    def source():
-        calls.append(1)
-        if len(calls) == 1:
-            failed.set()
-            raise RuntimeError("not ready")
-        ok.set()
-        return samples()["no_car"]
-
-    updater = ScreenUpdater(RecordingBackend(), source, interval_s=3600).start()
-    try:
-        assert failed.wait(5)
-        updater.wake()
-        assert ok.wait(5), "the panel stopped after one failed redraw"
-    finally:
-        updater.close()
