@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from .config import Settings, with_overrides
-from .control import fmt_kw
 from .service import Service
 from .sim.inverter import SimulatedInverter, pv_day_w
 from .sim.wallbox import SimulatedWallbox

@@ -26,7 +26,7 @@ class Bus:
 
     def __init__(self) -> None:
         self.events: list[tuple] = []
-        self.spi_devices: list["FakeSpiDev"] = []
+        self.spi_devices: list = []
 
     def level(self, line: int) -> bool | None:
         for kind, *rest in reversed(self.events):
