@@ -219,28 +219,24 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_mode(args: argparse.Namespace) -> int:
-    answer = _ask(args, "mode", mode=args.mode)
+def _change(args: argparse.Namespace, command: str, **params) -> int:
+    answer = _ask(args, command, **params)
     if answer is None:
         return 1
-    print(describe_answer("mode", answer))
+    print(describe_answer(command, answer))
     return 0
+
+
+def cmd_mode(args: argparse.Namespace) -> int:
+    return _change(args, "mode", mode=args.mode)
 
 
 def cmd_pause(args: argparse.Namespace) -> int:
-    answer = _ask(args, "pause", minutes=args.minutes)
-    if answer is None:
-        return 1
-    print(describe_answer("pause", answer))
-    return 0
+    return _change(args, "pause", minutes=args.minutes)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    answer = _ask(args, "resume")
-    if answer is None:
-        return 1
-    print(describe_answer("resume", answer))
-    return 0
+    return _change(args, "resume")
 
 
 def cmd_sessions(args: argparse.Namespace) -> int:
