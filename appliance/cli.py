@@ -20,7 +20,7 @@ def _setup_logging(verbose: bool = False) -> None:
         datefmt="%H:%M:%S",
         stream=sys.stdout,
     )
-    from .vestel import quiet_pymodbus_logging
+    from .chargers.vestel_ems import quiet_pymodbus_logging
 
     # pymodbus logs every failed connect in its own words; the wallbox link says it once, readably.
     quiet_pymodbus_logging()
@@ -72,7 +72,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .demo import run_demo
+    from .sim.demo import run_demo
 
     _setup_logging(args.verbose)
     return run_demo(minutes=args.minutes, out_dir=Path(args.out))
@@ -128,7 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="directory for the pictures")
     p.set_defaults(func=cmd_render)
 
-    from . import cli_control, simulate
+    from . import cli_control
+    from .sim import simulate
 
     cli_control.register(sub)
     simulate.register(sub)

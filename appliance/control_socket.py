@@ -31,7 +31,7 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from .control import MODES
+from .policy.control import MODES
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .config import Settings
-from .vestel import CHARGEPOINT_STATES, VestelClient, WallboxError
+from .chargers.vestel_ems import CHARGEPOINT_STATES, VestelClient, WallboxError
 
 CABLE_STATES = {0: "no cable", 1: "cable, no vehicle", 2: "vehicle connected",
                 3: "vehicle connected, cable locked"}

@@ -24,14 +24,14 @@ from zoneinfo import ZoneInfo
 
 from . import __version__
 from .config import Settings
-from .control import NEXT_MODE, Controller, Inputs, PolicySettings, fmt_kw, mode_in_force, next_window_start
-from .fronius import Measurement, SolarApiPoller
-from .ftp_receiver import FtpReceiver
+from .policy.control import NEXT_MODE, Controller, Inputs, PolicySettings, fmt_kw, mode_in_force, next_window_start
+from .sources.fronius import Measurement, SolarApiPoller
+from .sources.ftp_receiver import FtpReceiver
 from .control_socket import ControlServer
 from .sdnotify import SystemdNotifier
 from .sessions import SessionTracker
 from .state import ApplianceState, StateStore, apply_command
-from .vestel import VestelClient, WallboxLink
+from .chargers.vestel_ems import VestelClient, WallboxLink
 
 log = logging.getLogger("appliance")
 

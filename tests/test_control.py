@@ -4,7 +4,7 @@ import math
 
 from hypothesis import given, strategies as st
 
-from appliance.control import Controller, Inputs, PolicySettings, clamp_current
+from appliance.policy.control import Controller, Inputs, PolicySettings, clamp_current
 
 CFG = PolicySettings(allowance_w=11000, phases=3, voltage_v=230, min_current_a=6, max_current_a=32,
                      stale_after_s=60, ramp_up_interval_s=30, enable_delay_s=60, disable_delay_s=300)

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appliance.fronius import FroniusDataError, Measurement, parse_document
+from appliance.sources.fronius import FroniusDataError, Measurement, parse_document
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "fronius-samples"
 needs_samples = pytest.mark.skipif(

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from appliance.fronius import Measurement
-from appliance.ftp_receiver import FtpReceiver
+from appliance.sources.fronius import Measurement
+from appliance.sources.ftp_receiver import FtpReceiver
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "fronius-samples"
 needs_samples = pytest.mark.skipif(

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appliance.fronius import Measurement, parse_document
-from appliance.ftp_receiver import FtpReceiver
+from appliance.sources.fronius import Measurement, parse_document
+from appliance.sources.ftp_receiver import FtpReceiver
 from appliance.sim.inverter import SimulatedInverter, powerflow_document, pv_day_w
 
 USER, PASSWORD = "fronius", "push-pass"

@@ -7,7 +7,7 @@ import time
 import pytest
 from pymodbus.client import ModbusTcpClient
 
-from appliance import vestel
+from appliance.chargers.vestel_ems import registers as vestel
 from appliance.sim.wallbox import SimulatedWallbox
 from waiting import wait_until
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.fronius import POWERFLOW_PATH, Measurement, SolarApiPoller
+from appliance.sources.fronius import POWERFLOW_PATH, Measurement, SolarApiPoller
 from waiting import wait_until as wait_for
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "fronius-samples"

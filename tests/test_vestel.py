@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from appliance import vestel
+from appliance.chargers.vestel_ems import registers as vestel
 from appliance.sim.wallbox import SimulatedWallbox
-from appliance.vestel import VestelClient, WallboxError, WallboxLink, WallboxStatus
+from appliance.chargers.vestel_ems import VestelClient, WallboxError, WallboxLink, WallboxStatus
 from waiting import wait_until
 
 

@@ -13,9 +13,9 @@ import time
 
 import pytest
 
-from appliance import vestel
+from appliance.chargers.vestel_ems import registers as vestel
 from appliance.sim.wallbox import SimulatedWallbox
-from appliance.vestel import VestelClient, WallboxLink
+from appliance.chargers.vestel_ems import VestelClient, WallboxLink
 from waiting import wait_until
 
 

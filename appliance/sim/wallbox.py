@@ -1,7 +1,7 @@
 """A simulated Vestel EVC04 wallbox: a pymodbus server with the EMS register map and a small car model.
 
 Built on pymodbus' SimDevice: the device's registers are laid out from the same register map
-the driver uses (appliance/vestel.py), unlisted addresses inside the map are marked invalid so
+the driver uses (appliance/chargers/vestel_ems/), unlisted addresses inside the map are marked invalid so
 pymodbus answers ILLEGAL ADDRESS for a read across them, and the async `action` callback runs
 the model on every request: it fills in fresh values before a read, applies writes, answers
 ILLEGAL FUNCTION to anything but functions 3, 4 and 6, and ILLEGAL ADDRESS to the wrong
@@ -22,8 +22,8 @@ import threading
 import time
 from dataclasses import dataclass
 
-from appliance import vestel
-from appliance.vestel import HOLDING, INPUT, REGISTER_MAP, REGISTERS
+from appliance.chargers.vestel_ems import registers as vestel
+from appliance.chargers.vestel_ems.registers import HOLDING, INPUT, REGISTER_MAP, REGISTERS
 
 CABLE_MAX_A = 32  # the simulated cable is a 32 A Type 2 cable
 

@@ -29,7 +29,7 @@ from pyftpdlib.ioloop import IOLoop
 from pyftpdlib.log import logger as pyftpdlib_log
 from pyftpdlib.servers import FTPServer
 
-from appliance.fronius import FroniusDataError, Measurement, parse_document
+from appliance.sources.fronius import FroniusDataError, Measurement, parse_document
 
 log = logging.getLogger("appliance.ftp")
 

@@ -11,7 +11,7 @@ Safety rules (DESIGN.md) that live here:
 4. Lowering happens in the same call that sees the need; raising at most once per interval.
 
 Three habits keep the current calm and the grid allowance safe between pushes (measured with
-`wallbox simulate`, see appliance/simulate.py):
+`wallbox simulate`, see appliance/sim/simulate.py):
 - A raise goes only as high as the measurements have allowed for the whole last
   `ramp_up_interval_s` (the lowest level seen in that time), so a gap of sun between two clouds
   does not send the current up just before the next shadow.

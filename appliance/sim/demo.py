@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from .config import Settings, with_overrides
-from .service import Service
-from .sim.inverter import SimulatedInverter, pv_day_w
-from .sim.wallbox import SimulatedWallbox
+from ..config import Settings, with_overrides
+from ..service import Service
+from .inverter import SimulatedInverter, pv_day_w
+from .wallbox import SimulatedWallbox
 
 log = logging.getLogger("appliance.demo")
 

@@ -53,9 +53,9 @@ from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from .config import EXAMPLE_PATH, ConfigError, Settings, load_settings, parse_settings
-from .control import MODES, Controller, Inputs, PolicySettings, clamp_current, mode_in_force
-from .sim.day import PROFILES, Day, ProfileError, build_day
+from ..config import EXAMPLE_PATH, ConfigError, Settings, load_settings, parse_settings
+from ..policy.control import MODES, Controller, Inputs, PolicySettings, clamp_current, mode_in_force
+from .day import PROFILES, Day, ProfileError, build_day
 
 RULES = ("ours", "naive")
 
@@ -491,7 +491,7 @@ def cmd_simulate(args) -> int:
     else:
         settings = default_settings()
     if args.import_limit_w is not None:
-        from .config import with_overrides
+        from ..config import with_overrides
 
         settings = with_overrides(settings, grid={"import_limit_w": args.import_limit_w})
     if args.all:

@@ -1,0 +1,1 @@
+"""Data out to the wallbox: the charger interface and one package per driver."""

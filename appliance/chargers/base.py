@@ -1,0 +1,95 @@
+"""What the core needs from any wallbox: a small interface, in the spirit of evcc's api/api.go.
+
+A driver owns its transport and its thread. The runtime hands it the setpoint (never blocking,
+never raising) and reads back two plain records:
+
+- `reading()`: the newest *plausible* reading of the box, or None. A driver never hands out a
+  value outside physical bounds (it logs it once with the value and why, counts it, and treats the
+  reading as not known). Whether a plausible reading is still *usable* (fresh enough, link up) is
+  decided in one place: `appliance.core` (see `usable_reading`).
+- `health()`: is the box there, and does it hold the appliance's setpoint? When a driver cannot
+  write or confirm the setpoint it lets the box fall back to its own safe state (EMS: the heartbeat
+  stops; meter emulation: the pause posture) and says so here.
+
+Extra abilities are separate small protocols (`PhaseSwitcher`), checked with isinstance, so the
+core never assumes a basic box can switch phases.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class ChargerReading:
+    """One plausible reading of the wallbox. Times are the appliance's monotonic clock in seconds."""
+
+    at_s: float                                  # when it was read
+    car_connected: bool
+    charging: bool                               # the car draws current now
+    power_w: float                               # what the box delivers now (its own meter)
+    currents_a: tuple[float, float, float]       # per phase
+    limit_a: int | None                          # smallest maximum the box reports (session, EVSE,
+                                                 # cable; a basic box: its DIP limit); None = not known
+    offered_a: float | None = None               # what the box offers the car now (grant / read-back)
+    meter_wh: float | None = None                # lifetime energy counter, for sessions
+    session_energy_wh: float | None = None
+    phases_in_use: int | None = None             # None = not known
+    fault: str | None = None                     # the box reports a fault: a sentence
+
+
+@dataclass(frozen=True)
+class ChargerHealth:
+    """Is the box there, and does it hold the appliance's setpoint?"""
+
+    connected: bool                 # the transport is up and the box answers (or polls, basic box)
+    holding: bool                   # the box holds the setpoint the appliance gave it (confirmed)
+    problem: str | None = None      # what is wrong, a sentence that names the fix; None = fine
+    setpoint_a: int | None = None   # the setpoint the box confirmed last
+
+
+@dataclass(frozen=True)
+class ChargerIdentity:
+    kind: str                       # "ems" or "meter"
+    description: str                # "Vestel EVC04 at 192.168.1.20:502 (Modbus TCP, unit 255)"
+    serial: str = ""
+    model: str = ""
+    firmware: str = ""
+    phases: int | None = None
+    details: dict = field(default_factory=dict)
+
+
+@runtime_checkable
+class Charger(Protocol):
+    kind: str           # "ems" or "meter"
+    link_hint: str      # what to check when the box does not answer, fitting the link in use
+
+    def start(self) -> None:
+        """Start the driver's own thread; returns at once."""
+
+    def stop(self) -> None:
+        """Stop the thread and release the transport."""
+
+    def set_setpoint(self, current_a: int) -> None:
+        """Hand over the setpoint (0 or min..limit A) and wake the driver. Never blocks, never raises."""
+
+    def reading(self) -> ChargerReading | None:
+        """The newest plausible reading, or None."""
+
+    def health(self) -> ChargerHealth:
+        """Link state right now."""
+
+    def identity(self) -> ChargerIdentity | None:
+        """Who answered; None until known."""
+
+
+@runtime_checkable
+class PhaseSwitcher(Protocol):
+    """A box that can switch between one and three phases (Vestel EMS, firmware >= 3.187)."""
+
+    def can_switch_phases(self) -> bool:
+        """True once the box has shown that it supports switching."""
+
+    def set_phases(self, phases: int) -> None:
+        """Hand over 1 or 3; the driver pauses, switches and resumes. Never blocks, never raises."""
