@@ -1,0 +1,189 @@
+"""PV-surplus control for pv and minpv mode: a surplus reading and a clock in, a target current out.
+
+Method (measured against an evcc-like controller with appliance/sim/compare.py):
+
+- Surplus: PV minus the house without the car, from the grid meter's reading (the core computes
+  it as the car's power when the reading arrived minus the reading). It is acted on at every new
+  reading (every push, about 10 s), not every 30 s: following the sun sooner puts more PV into
+  the car and lets less of the car's draw come from the grid when a cloud arrives.
+- Tracking while charging: the current follows the surplus in whole amps, down at once, up only
+  when the last `raise_readings` readings all allow the higher current (a single bright reading
+  between two clouds does not move it), so the setpoint changes less often than it would by
+  following each reading.
+- Start: when the surplus has reached the minimum current for `start_after_s`, and at once when
+  a car is plugged in while the surplus is already there (pv and minpv).
+- Stop by energy, not by time: while charging at the minimum current with less surplus than that,
+  the grid pays the difference. The control adds it up (Wh) and stops when it reaches
+  `stop_deficit_wh`. A shallow shadow costs little and is ridden through, keeping the PV that
+  remains in the car; a deep one stops the car sooner than a fixed timer would. A reading with
+  enough surplus again clears the account.
+- Restart: after a stop the next start needs `restart_after_s` since the previous start, which
+  keeps passing clouds from starting the car again and again.
+
+Pure: no I/O, no clock of its own; `PvSurplus` only keeps the small state between calls (frozen
+`PvState`, replaced on each call). The safety rules stay above it: the core cuts the proposal to
+the budget (allowance + fresh PV, house import limit), clamps it to 0 or min..limit, lowers at
+once and rate-limits raises.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, replace
+
+
+class PvReason(enum.Enum):
+    NO_CAR = "no_car"
+    NO_DATA = "no_data"            # no surplus reading yet
+    WAITING_FOR_SUN = "waiting_for_sun"
+    STARTING = "starting"          # surplus there, start timer running
+    RESTART_WAIT = "restart_wait"  # surplus there, waiting for restart_after_s
+    CHARGING = "charging"
+    HOLDING = "holding"            # at the minimum current with too little surplus; deficit counted
+    STOPPED = "stopped"            # stopped in this call: the deficit reached stop_deficit_wh
+    MINPV = "minpv"
+
+
+@dataclass(frozen=True)
+class PvSurplusSettings:
+    min_current_a: int = 6
+    max_current_a: int = 32
+    voltage_v: float = 230.0
+    start_after_s: float = 30.0
+    stop_deficit_wh: float = 100.0
+    restart_after_s: float = 0.0
+    raise_readings: int = 2
+    lower_readings: int = 1
+    # Holding at the minimum also ends after this long, however small the deficit.
+    max_hold_s: float = math.inf
+    # A reading older than this is no reading (the core's stale_after_s).
+    stale_after_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class SurplusReading:
+    """What the control knows at one moment. Times are the appliance's monotonic clock (s)."""
+
+    now_s: float
+    surplus_w: float | None           # PV - house without the car; None = no reading
+    surplus_at_s: float | None        # when that reading arrived
+    car_connected: bool
+    phases: int = 3                   # phases in use (a phase switch changes watts per amp)
+    mode: str = "pv"                  # "pv" or "minpv"
+
+
+@dataclass(frozen=True)
+class PvProposal:
+    target_a: int                     # 0 = not charging; else the current the surplus carries
+    reason: PvReason
+    deficit_wh: float = 0.0           # grid energy paid while holding (stop at stop_deficit_wh)
+    wait_s: float = 0.0               # seconds until a start may come (STARTING, RESTART_WAIT)
+
+
+@dataclass(frozen=True)
+class PvState:
+    connected: bool = False
+    charging: bool = False
+    setpoint_a: int = 0
+    last_reading_at_s: float | None = None
+    enough_since_s: float | None = None
+    deficit_wh: float = 0.0
+    below_since_s: float | None = None
+    last_start_s: float = -math.inf
+    recent_a: tuple[int, ...] = ()    # the amps of the last raise_readings readings
+    fresh_plug: bool = False          # plugged in, no reading seen since
+
+
+def step(state: PvState, r: SurplusReading, cfg: PvSurplusSettings) -> tuple[PvState, PvProposal]:
+    """One decision; see the module docstring for the method."""
+    if not r.car_connected:
+        return PvState(), PvProposal(0, PvReason.NO_CAR)
+    if not state.connected:
+        state = replace(state, connected=True, fresh_plug=True)
+    fresh = (r.surplus_w is not None and math.isfinite(r.surplus_w) and r.surplus_at_s is not None
+             and 0.0 <= r.now_s - r.surplus_at_s < cfg.stale_after_s)
+    if not fresh:
+        state = replace(state, charging=False, setpoint_a=0, enough_since_s=None, deficit_wh=0.0,
+                        recent_a=())
+        floor_a = cfg.min_current_a if r.mode == "minpv" else 0
+        return state, PvProposal(floor_a, PvReason.MINPV if floor_a else PvReason.NO_DATA)
+    watts_per_amp = r.phases * cfg.voltage_v
+    min_w = cfg.min_current_a * watts_per_amp
+    amps = min(cfg.max_current_a, math.floor(max(0.0, r.surplus_w) / watts_per_amp + 1e-9))
+    if r.surplus_at_s == state.last_reading_at_s:
+        return state, _same_reading(state, r, cfg)
+    dt_s = min(cfg.stale_after_s, r.surplus_at_s - state.last_reading_at_s) \
+        if state.last_reading_at_s is not None else 0.0
+    recent = (state.recent_a + (amps,))[-max(cfg.raise_readings, cfg.lower_readings):]
+    state = replace(state, last_reading_at_s=r.surplus_at_s, recent_a=recent)
+    if r.mode == "minpv":
+        target_a = max(cfg.min_current_a, _track(state, amps, cfg))
+        return replace(state, charging=True, setpoint_a=target_a, fresh_plug=False), \
+            PvProposal(target_a, PvReason.MINPV)
+    if not state.charging:
+        return _not_charging(state, r, amps, cfg)
+    if amps >= cfg.min_current_a:
+        target_a = max(cfg.min_current_a, _track(state, amps, cfg))
+        return replace(state, setpoint_a=target_a, deficit_wh=0.0, below_since_s=None), \
+            PvProposal(target_a, PvReason.CHARGING)
+    deficit_wh = state.deficit_wh + (min_w - max(0.0, r.surplus_w)) * dt_s / 3600.0
+    below_since_s = state.below_since_s if state.below_since_s is not None else r.now_s
+    if deficit_wh >= cfg.stop_deficit_wh or r.now_s - below_since_s >= cfg.max_hold_s:
+        return replace(state, charging=False, setpoint_a=0, deficit_wh=0.0, enough_since_s=None,
+                       below_since_s=None), PvProposal(0, PvReason.STOPPED, deficit_wh)
+    return replace(state, setpoint_a=cfg.min_current_a, deficit_wh=deficit_wh,
+                   below_since_s=below_since_s), \
+        PvProposal(cfg.min_current_a, PvReason.HOLDING, deficit_wh)
+
+
+def _track(state: PvState, amps: int, cfg: PvSurplusSettings) -> int:
+    """Up or down only as far as every one of the last few readings agrees."""
+    now_a = state.setpoint_a
+    if not now_a:
+        return amps
+    up_a = min(state.recent_a[-cfg.raise_readings:])
+    if up_a > now_a:
+        return up_a
+    down_a = max(state.recent_a[-cfg.lower_readings:])
+    return down_a if down_a < now_a else now_a
+
+
+def _not_charging(state: PvState, r: SurplusReading, amps: int,
+                  cfg: PvSurplusSettings) -> tuple[PvState, PvProposal]:
+    plug, state = state.fresh_plug, replace(state, fresh_plug=False)
+    if amps < cfg.min_current_a:
+        return replace(state, enough_since_s=None), PvProposal(0, PvReason.WAITING_FOR_SUN)
+    since_s = state.enough_since_s if state.enough_since_s is not None else r.now_s
+    state = replace(state, enough_since_s=since_s)
+    if not plug:
+        wait_s = max(since_s + cfg.start_after_s, state.last_start_s + cfg.restart_after_s) - r.now_s
+        if wait_s > 0:
+            reason = (PvReason.STARTING if r.now_s - since_s < cfg.start_after_s
+                      else PvReason.RESTART_WAIT)
+            return state, PvProposal(0, reason, wait_s=wait_s)
+    # Start (or plugged into a surplus that is already there: start at once).
+    return replace(state, charging=True, setpoint_a=amps, last_start_s=r.now_s, deficit_wh=0.0,
+                   enough_since_s=None), PvProposal(amps, PvReason.CHARGING)
+
+
+def _same_reading(state: PvState, r: SurplusReading, cfg: PvSurplusSettings) -> PvProposal:
+    """Between readings nothing new is known: the last proposal stands."""
+    if r.mode == "minpv":
+        return PvProposal(max(cfg.min_current_a, state.setpoint_a), PvReason.MINPV)
+    if state.charging:
+        reason = PvReason.HOLDING if state.deficit_wh > 0 else PvReason.CHARGING
+        return PvProposal(state.setpoint_a, reason, state.deficit_wh)
+    return PvProposal(0, PvReason.WAITING_FOR_SUN)
+
+
+class PvSurplus:
+    """Keeps the PvState between calls: `propose(reading)` -> PvProposal."""
+
+    def __init__(self, cfg: PvSurplusSettings | None = None) -> None:
+        self.cfg = cfg or PvSurplusSettings()
+        self.state = PvState()
+
+    def propose(self, reading: SurplusReading) -> PvProposal:
+        self.state, proposal = step(self.state, reading, self.cfg)
+        return proposal
