@@ -41,8 +41,19 @@ class PvReason(enum.Enum):
     RESTART_WAIT = "restart_wait"  # surplus there, waiting for restart_after_s
     CHARGING = "charging"
     HOLDING = "holding"            # at the minimum current with too little surplus; deficit counted
-    STOPPED = "stopped"            # stopped in this call: the deficit reached stop_deficit_wh
+    # Stopped in this call: the hold's deficit reached stop_deficit_wh (or max_hold_s passed) ...
+    STOPPED = "stopped"
+    STOPPED_CLOUDY = "stopped_cloudy"      # ... charging lately cost more than stop_ratio
+    STOPPED_WEAK_SUN = "stopped_weak_sun"  # ... weak sun and held for weak_hold_s
     MINPV = "minpv"
+    CLOUDY = "cloudy"              # surplus there, but charging lately would have cost too much
+
+
+def cost_ratio(history: tuple[tuple[float, float, float, float], ...]) -> float:
+    """Grid energy per PV energy a car at the minimum current would have had over the window."""
+    import_ws = sum(h[1] for h in history)
+    pv_ws = sum(h[2] for h in history)
+    return import_ws / pv_ws if pv_ws > 0 else (math.inf if import_ws > 0 else 0.0)
 
 
 @dataclass(frozen=True)
@@ -50,13 +61,35 @@ class PvSurplusSettings:
     min_current_a: int = 6
     max_current_a: int = 32
     voltage_v: float = 230.0
+    # Whole amps from the surplus, counting this much more: a surplus just short of the next amp
+    # then takes it (the grid pays the few watts, the car gets the whole amp of PV).
+    tolerance_w: float = 30.0
     start_after_s: float = 30.0
-    stop_deficit_wh: float = 100.0
-    restart_after_s: float = 0.0
-    raise_readings: int = 2
-    lower_readings: int = 1
+    # A restart (not the first start after plug-in) needs the surplus for this long instead.
+    restart_sun_s: float = 180.0
+    stop_deficit_wh: float = 300.0
+    restart_after_s: float = 900.0
+    raise_readings: int = 3
+    # A raise by a single amp needs this many readings that all allow it.
+    small_raise_readings: int = 24
+    lower_readings: int = 2
+    # Under clouds (the window's cost ratio above cloudy_ratio) a raise waits for this many
+    # readings: a short gap of sun between two shadows then moves nothing.
+    cloudy_ratio: float = 0.05
+    cloudy_raise_readings: int = 9
     # Holding at the minimum also ends after this long, however small the deficit.
     max_hold_s: float = math.inf
+    # The cost of charging lately: over the last `window_s`, grid energy a car held at the minimum
+    # would have drawn, per PV energy it would have taken. Starting needs at most start_ratio;
+    # holding stops once it passes stop_ratio (and the hold has cost at least min_stop_wh).
+    window_s: float = 1200.0
+    start_ratio: float = 0.15
+    stop_ratio: float = 0.4
+    min_stop_wh: float = 10.0
+    # Weak sun: when no reading of the window carried weak_sun_factor x the minimum, a shortfall
+    # is the sun going down or a house load, not a passing cloud: holding ends after weak_hold_s.
+    weak_sun_factor: float = 1.3
+    weak_hold_s: float = 180.0
     # A reading older than this is no reading (the core's stale_after_s).
     stale_after_s: float = 60.0
 
@@ -91,7 +124,10 @@ class PvState:
     deficit_wh: float = 0.0
     below_since_s: float | None = None
     last_start_s: float = -math.inf
+    started_once: bool = False        # started since plug-in: the next start is a restart
     recent_a: tuple[int, ...] = ()    # the amps of the last raise_readings readings
+    # (reading_at_s, would-be import Ws, would-be PV Ws, surplus W) of the last window_s.
+    history: tuple[tuple[float, float, float, float], ...] = ()
     fresh_plug: bool = False          # plugged in, no reading seen since
 
 
@@ -110,13 +146,17 @@ def step(state: PvState, r: SurplusReading, cfg: PvSurplusSettings) -> tuple[PvS
         return state, PvProposal(floor_a, PvReason.MINPV if floor_a else PvReason.NO_DATA)
     watts_per_amp = r.phases * cfg.voltage_v
     min_w = cfg.min_current_a * watts_per_amp
-    amps = min(cfg.max_current_a, math.floor(max(0.0, r.surplus_w) / watts_per_amp + 1e-9))
+    amps = min(cfg.max_current_a,
+               math.floor(max(0.0, r.surplus_w + cfg.tolerance_w) / watts_per_amp + 1e-9))
     if r.surplus_at_s == state.last_reading_at_s:
         return state, _same_reading(state, r, cfg)
     dt_s = min(cfg.stale_after_s, r.surplus_at_s - state.last_reading_at_s) \
         if state.last_reading_at_s is not None else 0.0
-    recent = (state.recent_a + (amps,))[-max(cfg.raise_readings, cfg.lower_readings):]
-    state = replace(state, last_reading_at_s=r.surplus_at_s, recent_a=recent)
+    recent = (state.recent_a + (amps,))[-max(cfg.raise_readings, cfg.lower_readings,
+                                                       cfg.small_raise_readings,
+                                                       cfg.cloudy_raise_readings):]
+    history = _remember(state.history, r, dt_s, min_w, cfg.max_current_a * watts_per_amp, cfg)
+    state = replace(state, last_reading_at_s=r.surplus_at_s, recent_a=recent, history=history)
     if r.mode == "minpv":
         target_a = max(cfg.min_current_a, _track(state, amps, cfg))
         return replace(state, charging=True, setpoint_a=target_a, fresh_plug=False), \
@@ -129,22 +169,53 @@ def step(state: PvState, r: SurplusReading, cfg: PvSurplusSettings) -> tuple[PvS
             PvProposal(target_a, PvReason.CHARGING)
     deficit_wh = state.deficit_wh + (min_w - max(0.0, r.surplus_w)) * dt_s / 3600.0
     below_since_s = state.below_since_s if state.below_since_s is not None else r.now_s
-    if deficit_wh >= cfg.stop_deficit_wh or r.now_s - below_since_s >= cfg.max_hold_s:
+    costly = deficit_wh >= cfg.min_stop_wh and cost_ratio(history) > cfg.stop_ratio
+    weak = _weak_sun(history, r, cfg)
+    held_s = r.now_s - below_since_s
+    stop = (PvReason.STOPPED if deficit_wh >= cfg.stop_deficit_wh or held_s >= cfg.max_hold_s
+            else PvReason.STOPPED_CLOUDY if costly
+            else PvReason.STOPPED_WEAK_SUN if weak and held_s >= cfg.weak_hold_s else None)
+    if stop is not None:
         return replace(state, charging=False, setpoint_a=0, deficit_wh=0.0, enough_since_s=None,
-                       below_since_s=None), PvProposal(0, PvReason.STOPPED, deficit_wh)
+                       below_since_s=None), PvProposal(0, stop, deficit_wh)
     return replace(state, setpoint_a=cfg.min_current_a, deficit_wh=deficit_wh,
                    below_since_s=below_since_s), \
         PvProposal(cfg.min_current_a, PvReason.HOLDING, deficit_wh)
 
 
+def _weak_sun(history, r: SurplusReading, cfg: PvSurplusSettings) -> bool:
+    """No reading of the window carried weak_sun_factor x the minimum current."""
+    min_w = cfg.min_current_a * r.phases * cfg.voltage_v
+    return max((h[3] for h in history), default=0.0) < cfg.weak_sun_factor * min_w
+
+
+def _remember(history, r: SurplusReading, dt_s: float, min_w: float, max_w: float,
+              cfg: PvSurplusSettings) -> tuple[tuple[float, float, float, float], ...]:
+    surplus_w = max(0.0, r.surplus_w)
+    entry = (r.surplus_at_s, max(0.0, min_w - surplus_w) * dt_s, min(surplus_w, max_w) * dt_s,
+             surplus_w)
+    oldest_s = r.surplus_at_s - cfg.window_s
+    return tuple(h for h in history if h[0] > oldest_s) + (entry,)
+
+
 def _track(state: PvState, amps: int, cfg: PvSurplusSettings) -> int:
-    """Up or down only as far as every one of the last few readings agrees."""
+    """Up or down only as far as every one of the last few readings agrees (a fall by more than
+    an amp: at once)."""
     now_a = state.setpoint_a
     if not now_a:
         return amps
-    up_a = min(state.recent_a[-cfg.raise_readings:])
-    if up_a > now_a:
+    cloudy = cost_ratio(state.history) > cfg.cloudy_ratio
+    up_a = min(state.recent_a[-(cfg.cloudy_raise_readings if cloudy else cfg.raise_readings):])
+    # Up only once the level has settled (the last reading within an amp of it): the sun coming
+    # out from behind a cloud then raises the current once, not once for every step of its edge.
+    if up_a > now_a + 1 and amps <= up_a + 1:
         return up_a
+    # A single amp up: at once in steady sun, but after a dip below the current (clouds) only
+    # when no reading of the last small_raise_readings went below it.
+    if up_a == now_a + 1 and min(state.recent_a[-cfg.small_raise_readings:]) >= now_a:
+        return up_a
+    if amps < now_a - 1:
+        return amps
     down_a = max(state.recent_a[-cfg.lower_readings:])
     return down_a if down_a < now_a else now_a
 
@@ -156,15 +227,17 @@ def _not_charging(state: PvState, r: SurplusReading, amps: int,
         return replace(state, enough_since_s=None), PvProposal(0, PvReason.WAITING_FOR_SUN)
     since_s = state.enough_since_s if state.enough_since_s is not None else r.now_s
     state = replace(state, enough_since_s=since_s)
+    if not _weak_sun(state.history, r, cfg) and cost_ratio(state.history) > cfg.start_ratio:
+        return state, PvProposal(0, PvReason.CLOUDY)
     if not plug:
-        wait_s = max(since_s + cfg.start_after_s, state.last_start_s + cfg.restart_after_s) - r.now_s
+        sun_s = cfg.restart_sun_s if state.started_once else cfg.start_after_s
+        wait_s = max(since_s + sun_s, state.last_start_s + cfg.restart_after_s) - r.now_s
         if wait_s > 0:
-            reason = (PvReason.STARTING if r.now_s - since_s < cfg.start_after_s
-                      else PvReason.RESTART_WAIT)
+            reason = PvReason.STARTING if r.now_s - since_s < sun_s else PvReason.RESTART_WAIT
             return state, PvProposal(0, reason, wait_s=wait_s)
     # Start (or plugged into a surplus that is already there: start at once).
     return replace(state, charging=True, setpoint_a=amps, last_start_s=r.now_s, deficit_wh=0.0,
-                   enough_since_s=None), PvProposal(amps, PvReason.CHARGING)
+                   enough_since_s=None, started_once=True), PvProposal(amps, PvReason.CHARGING)
 
 
 def _same_reading(state: PvState, r: SurplusReading, cfg: PvSurplusSettings) -> PvProposal:
