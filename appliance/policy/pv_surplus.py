@@ -1,29 +1,36 @@
 """PV-surplus control for pv and minpv mode: a surplus reading and a clock in, a target current out.
 
-Method (measured against an evcc-like controller with appliance/sim/compare.py):
+Method (measured against an evcc-like controller and today's policy with appliance/sim/compare.py;
+every default below was chosen there, on the built-in days, seeds 1-10):
 
-- Surplus: PV minus the house without the car, from the grid meter's reading (the core computes
-  it as the car's power when the reading arrived minus the reading). It is acted on at every new
-  reading (every push, about 10 s), not every 30 s: following the sun sooner puts more PV into
-  the car and lets less of the car's draw come from the grid when a cloud arrives.
-- Tracking while charging: the current follows the surplus in whole amps, down at once, up only
-  when the last `raise_readings` readings all allow the higher current (a single bright reading
-  between two clouds does not move it), so the setpoint changes less often than it would by
-  following each reading.
-- Start: when the surplus has reached the minimum current for `start_after_s`, and at once when
-  a car is plugged in while the surplus is already there (pv and minpv).
-- Stop by energy, not by time: while charging at the minimum current with less surplus than that,
-  the grid pays the difference. The control adds it up (Wh) and stops when it reaches
-  `stop_deficit_wh`. A shallow shadow costs little and is ridden through, keeping the PV that
-  remains in the car; a deep one stops the car sooner than a fixed timer would. A reading with
-  enough surplus again clears the account.
-- Restart: after a stop the next start needs `restart_after_s` since the previous start, which
-  keeps passing clouds from starting the car again and again.
+- Every reading counts: the surplus (PV minus the house without the car, from the grid meter) is
+  acted on at each push (about 10 s), not every 30 s, so the current follows the sun sooner.
+- Tracking in whole amps with a small `tolerance_w` (30 W): a surplus a few watts short of the
+  next amp takes it; the car gets the whole amp of PV for a few watts from the grid.
+- Calm setpoint: a fall by more than an amp is followed at once; a fall by one amp waits for a
+  second reading. A raise waits until `raise_readings` readings allow it and the level has settled
+  (the sun coming out raises the current once, not once for every step of the cloud's edge); a
+  raise by a single amp right after a dip waits `small_raise_readings` readings; under clouds a
+  raise waits `cloudy_raise_readings` readings, so a short gap of sun between two shadows moves
+  nothing.
+- A forecast from the last 20 minutes (`window_s`): the cost ratio is the grid energy a car held
+  at the minimum current would have drawn, per PV energy it would have taken. It measures how
+  cloudy it is now, and the near future looks like the recent past.
+- Start after `start_after_s` of surplus at the minimum current, and at once when a car is plugged
+  in while the surplus is already there (pv and minpv). A start needs a cost ratio of at most
+  `start_ratio` (0.15) under strong sun. A restart after a stop needs `restart_sun_s` of surplus
+  and `restart_after_s` since the last start: passing clouds do not start the car again and again.
+- Stop by energy, not by time. While the car holds the minimum current with less surplus, the
+  grid pays the difference; the control adds it up (Wh) and stops when
+  - the cost ratio passes `stop_ratio` (0.4): it has been cloudy and costly for a while, or
+  - this hold alone has cost `stop_deficit_wh` (300 Wh: a long, deep shadow), or
+  - the sun is weak (no reading of the window carried `weak_sun_factor` x the minimum: sunset, a
+    winter day, a house load on a weak day) and the hold has lasted `weak_hold_s`.
+  A shallow shadow under strong sun costs little and is ridden through, keeping its PV in the car.
 
-Pure: no I/O, no clock of its own; `PvSurplus` only keeps the small state between calls (frozen
-`PvState`, replaced on each call). The safety rules stay above it: the core cuts the proposal to
-the budget (allowance + fresh PV, house import limit), clamps it to 0 or min..limit, lowers at
-once and rate-limits raises.
+Pure: no I/O, no clock of its own; `PvSurplus` keeps the frozen `PvState` between calls. The
+safety rules stay above it: the core cuts the proposal to the budget (allowance + fresh PV, house
+import limit), clamps it to 0 or min..limit, lowers at once and rate-limits raises.
 """
 
 from __future__ import annotations
@@ -41,7 +48,7 @@ class PvReason(enum.Enum):
     RESTART_WAIT = "restart_wait"  # surplus there, waiting for restart_after_s
     CHARGING = "charging"
     HOLDING = "holding"            # at the minimum current with too little surplus; deficit counted
-    # Stopped in this call: the hold's deficit reached stop_deficit_wh (or max_hold_s passed) ...
+    # Stopped in this call: the hold's deficit reached stop_deficit_wh ...
     STOPPED = "stopped"
     STOPPED_CLOUDY = "stopped_cloudy"      # ... charging lately cost more than stop_ratio
     STOPPED_WEAK_SUN = "stopped_weak_sun"  # ... weak sun and held for weak_hold_s
@@ -77,8 +84,6 @@ class PvSurplusSettings:
     # readings: a short gap of sun between two shadows then moves nothing.
     cloudy_ratio: float = 0.05
     cloudy_raise_readings: int = 9
-    # Holding at the minimum also ends after this long, however small the deficit.
-    max_hold_s: float = math.inf
     # The cost of charging lately: over the last `window_s`, grid energy a car held at the minimum
     # would have drawn, per PV energy it would have taken. Starting needs at most start_ratio;
     # holding stops once it passes stop_ratio (and the hold has cost at least min_stop_wh).
@@ -172,7 +177,7 @@ def step(state: PvState, r: SurplusReading, cfg: PvSurplusSettings) -> tuple[PvS
     costly = deficit_wh >= cfg.min_stop_wh and cost_ratio(history) > cfg.stop_ratio
     weak = _weak_sun(history, r, cfg)
     held_s = r.now_s - below_since_s
-    stop = (PvReason.STOPPED if deficit_wh >= cfg.stop_deficit_wh or held_s >= cfg.max_hold_s
+    stop = (PvReason.STOPPED if deficit_wh >= cfg.stop_deficit_wh
             else PvReason.STOPPED_CLOUDY if costly
             else PvReason.STOPPED_WEAK_SUN if weak and held_s >= cfg.weak_hold_s else None)
     if stop is not None:
@@ -227,15 +232,19 @@ def _not_charging(state: PvState, r: SurplusReading, amps: int,
         return replace(state, enough_since_s=None), PvProposal(0, PvReason.WAITING_FOR_SUN)
     since_s = state.enough_since_s if state.enough_since_s is not None else r.now_s
     state = replace(state, enough_since_s=since_s)
+    if plug:  # plugged into a surplus that is already there: start at once
+        return _start(state, r, amps)
     if not _weak_sun(state.history, r, cfg) and cost_ratio(state.history) > cfg.start_ratio:
         return state, PvProposal(0, PvReason.CLOUDY)
-    if not plug:
-        sun_s = cfg.restart_sun_s if state.started_once else cfg.start_after_s
-        wait_s = max(since_s + sun_s, state.last_start_s + cfg.restart_after_s) - r.now_s
-        if wait_s > 0:
-            reason = PvReason.STARTING if r.now_s - since_s < sun_s else PvReason.RESTART_WAIT
-            return state, PvProposal(0, reason, wait_s=wait_s)
-    # Start (or plugged into a surplus that is already there: start at once).
+    sun_s = cfg.restart_sun_s if state.started_once else cfg.start_after_s
+    wait_s = max(since_s + sun_s, state.last_start_s + cfg.restart_after_s) - r.now_s
+    if wait_s > 0:
+        reason = PvReason.STARTING if r.now_s - since_s < sun_s else PvReason.RESTART_WAIT
+        return state, PvProposal(0, reason, wait_s=wait_s)
+    return _start(state, r, amps)
+
+
+def _start(state: PvState, r: SurplusReading, amps: int) -> tuple[PvState, PvProposal]:
     return replace(state, charging=True, setpoint_a=amps, last_start_s=r.now_s, deficit_wh=0.0,
                    enough_since_s=None, started_once=True), PvProposal(amps, PvReason.CHARGING)
 
