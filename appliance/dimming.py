@@ -1,4 +1,4 @@
-"""Grid operator dimming (section 14a of the German energy law): a contact that caps the grid allowance.
+"""Grid operator dimming (section 14a of the German energy law): a contact caps the grid allowance.
 
 Since 2024 a new wallbox above 4.2 kW must accept dimming from the grid operator's control box:
 while its relay contact is active, the wallbox may draw at most `dimmed_allowance_w` (4200 W) from
@@ -77,7 +77,8 @@ class DimmingPeriod:
         return (self.end - self.start).total_seconds()
 
 
-def allowance_w(normal_allowance_w: float, status: DimmingStatus, settings: DimmingSettings) -> float:
+def allowance_w(normal_allowance_w: float, status: DimmingStatus,
+                settings: DimmingSettings) -> float:
     """The grid allowance in force: the dimmed one while dimming is active (never more than the
     normal one)."""
     if status.active:
@@ -184,6 +185,22 @@ def append_period(path: Path, period: DimmingPeriod) -> None:
         raise
 
 
+class _UnusablePin:
+    """A configured input that could not be opened: every read fails, so it counts as dimmed."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def read_high(self) -> bool:
+        raise OSError(self.reason)
+
+    def set_edge_callback(self, callback: Callable[[], None] | None) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 class DimmingMonitor:
     """Reads the input, tracks dimming periods, records each one when it ends."""
 
@@ -193,6 +210,19 @@ class DimmingMonitor:
         self.csv_path = Path(state_dir) / CSV_NAME
         self._since: datetime | None = None
         self._problem: str | None = None
+
+    @classmethod
+    def open(cls, settings: DimmingSettings, state_dir: Path,
+             opener: Callable[[int], DimmingPin] = GpioDimmingPin) -> "DimmingMonitor":
+        """Opens the configured input; one that cannot be opened counts as dimmed (and is shown
+        as a problem) rather than stopping the service."""
+        if not settings.configured:
+            return cls(settings, None, state_dir)
+        try:
+            pin: DimmingPin = opener(settings.pin)
+        except OSError as error:
+            pin = _UnusablePin(str(error))
+        return cls(settings, pin, state_dir)
 
     def attach(self, on_edge: Callable[[], None]) -> None:
         """`on_edge` is called on every edge (the runtime puts an event into its inbox)."""

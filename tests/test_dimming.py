@@ -171,3 +171,13 @@ def test_dimmed_allowance_holds_in_every_mode(steps):
         fresh_pv_w = max(0.0, pv_w) if pv_w is not None and age_s < base.stale_after_s else 0.0
         if active or broken:
             assert d.setpoint_a * 3 * 230.0 <= 4200.0 + fresh_pv_w + 1e-6
+
+
+def test_an_input_that_cannot_be_opened_counts_as_dimmed(tmp_path):
+    def no_gpio(pin):
+        raise OSError(f"BCM{pin}: no GPIO library on this computer")
+
+    mon = DimmingMonitor.open(DIMMED, tmp_path, opener=no_gpio)
+    status = mon.poll(T0)
+    assert status.configured and status.active and "no GPIO library" in status.problem
+    assert not DimmingMonitor.open(DimmingSettings(pin=0), tmp_path, opener=no_gpio).poll(T0).active

@@ -67,3 +67,23 @@ def test_unplugging_switches_off_at_once():
     evcc = EvccLike()
     cycles(evcc, [-5000.0])
     assert cycles(evcc, [-5000.0], t0_s=30.0, connected=False) == [(30.0, 0)]
+
+
+def test_the_harness_names_every_missed_target():
+    from appliance.sim.compare import Figures, print_table, wins
+
+    evcc = Figures(pv_to_car_kwh=40.0, car_import_wh=4000.0, starts=10, setpoint_changes=150)
+    today = Figures(pv_to_car_kwh=45.0, car_import_wh=4500.0, starts=4, setpoint_changes=170)
+    good = Figures(pv_to_car_kwh=41.0, car_import_wh=3900.0, starts=4, setpoint_changes=150)
+    assert wins({"cloudy": {"evcc-like": evcc, "today": today, "pv-surplus": good}}) == []
+    bad = Figures(pv_to_car_kwh=39.0, car_import_wh=4100.0, starts=5, setpoint_changes=151)
+    misses = wins({"cloudy": {"evcc-like": evcc, "today": today, "pv-surplus": bad}})
+    assert len(misses) == 4 and all(m.startswith("cloudy: ") for m in misses)
+    assert "5.0 starts, evcc-like 10.0, today 4.0" in misses[2]
+
+    import io
+    out = io.StringIO()
+    print_table({"cloudy": {"evcc-like": evcc, "pv-surplus": good}}, [1, 2], out)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "pv mode, a car that never fills, mean over seeds 1-2"
+    assert lines[-1] == "| cloudy | pv-surplus | 41.00 | 3900 | 4.0 | 150.0 | 0.0 |"

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from hypothesis import given, settings as hsettings, strategies as st
 
-from appliance.policy.phases import (PhaseReason, PhaseSettings, PhaseSwitcher, wanted_phases)
+from appliance.policy.control import PolicySettings
+from appliance.policy.phases import (PhaseReason, PhaseSettings, PhaseDecider, wanted_phases)
+from appliance.sim import compare
+from appliance.sim.day import build_day
 
 CFG = PhaseSettings(one_phase_below_w=3700.0, three_phase_above_w=4500.0, pause_s=120.0,
                     max_switches_per_day=4, decide_after_s=60.0)
@@ -34,7 +37,7 @@ def test_thresholds_have_a_gap_between_them():
 
 
 def test_low_surplus_pauses_switches_waits_and_resumes():
-    steps = run(PhaseSwitcher(CFG), [2500.0] * 40)
+    steps = run(PhaseDecider(CFG), [2500.0] * 40)
     reasons = [cmd.reason for _, cmd, _ in steps]
     assert reasons[:6] == [PhaseReason.CONSIDERING] * 6          # 60 s of low surplus
     assert reasons[6] is PhaseReason.PAUSING                     # current to 0 first
@@ -47,7 +50,7 @@ def test_low_surplus_pauses_switches_waits_and_resumes():
 
 
 def test_waits_for_zero_amps_before_switching():
-    switcher = PhaseSwitcher(CFG)
+    switcher = PhaseDecider(CFG)
     for t in range(0, 70, 10):
         cmd = switcher.decide(float(t), 2000.0, 3, 10)
     assert cmd.reason is PhaseReason.PAUSING and cmd.hold_current
@@ -58,14 +61,14 @@ def test_waits_for_zero_amps_before_switching():
 
 
 def test_no_switcher_never_switches_or_holds():
-    switcher = PhaseSwitcher(CFG, can_switch=False)
+    switcher = PhaseDecider(CFG, can_switch=False)
     for t, surplus_w in enumerate([500.0, 2000.0, 9000.0] * 50):
         cmd = switcher.decide(t * 10.0, surplus_w, 3, 6)
         assert cmd.phases == 3 and not cmd.hold_current and cmd.reason is PhaseReason.NO_SWITCHER
 
 
 def test_daily_limit_then_a_new_day():
-    switcher = PhaseSwitcher(CFG)
+    switcher = PhaseDecider(CFG)
     swinging = ([2500.0] * 30 + [6000.0] * 30) * 4 + [2500.0] * 30
     steps = run(switcher, swinging)
     switch_times = [t for (t, _, ph), (_, _, prev) in zip(steps[1:], steps) if ph != prev]
@@ -88,7 +91,7 @@ def test_daily_limit_then_a_new_day():
 def test_switching_rules_hold_for_any_surplus(surpluses, step_s, box_lag, can_switch):
     """Never a switch under load; the current is held for pause_s after every switch; at most
     max_switches_per_day in any 24 h; without a switcher the phases never change."""
-    switcher = PhaseSwitcher(CFG, can_switch=can_switch)
+    switcher = PhaseDecider(CFG, can_switch=can_switch)
     phases, current_a, lag = 3, 16, 0
     switches: list[float] = []
     t = 0.0
@@ -111,3 +114,16 @@ def test_switching_rules_hold_for_any_surplus(surpluses, step_s, box_lag, can_sw
     assert not switches or can_switch
     for s in switches:
         assert sum(1 for x in switches if s <= x < s + 86_400.0) <= CFG.max_switches_per_day
+
+
+def test_switching_raises_winter_pv_and_no_switcher_changes_nothing():
+    """On the winter day (seed 1) one phase lets the car take the sun that three phases leave;
+    with a box that cannot switch, the decisions leave the figures as they are."""
+    policy = PolicySettings()
+    day = compare.never_full(build_day("winter", 1))
+    fixed = compare.run_day(day, compare.make_rule("pv-surplus", policy))
+    switching = compare.run_day(day, compare.make_rule(compare.PHASE_RULE, policy))
+    assert switching.pv_to_car_kwh > 1.5 * fixed.pv_to_car_kwh
+    assert 1 <= switching.phase_switches <= CFG.max_switches_per_day
+    no_switcher = compare.PvSurplusRule(policy, PhaseDecider(CFG, can_switch=False))
+    assert compare.run_day(day, no_switcher) == fixed

@@ -19,7 +19,7 @@ Rules:
 - The allowance rule counts the phases in use: the caller computes watts per amp from the phases
   in force, which this module reports (`PhaseCommand.phases`) only once the switch was asked for.
 
-Pure: a clock and the readings in, a command out; `PhaseSwitcher` keeps the frozen state between
+Pure: a clock and the readings in, a command out; `PhaseDecider` keeps the frozen state between
 calls.
 """
 
@@ -119,7 +119,7 @@ def _consider(state: PhaseState, now_s: float, surplus_w: float | None, phases_i
     return state, PhaseCommand(phases_in_use, True, PhaseReason.PAUSING, used)
 
 
-class PhaseSwitcher:
+class PhaseDecider:
     """Keeps the PhaseState between calls; `can_switch` False = a wallbox without a switcher."""
 
     def __init__(self, cfg: PhaseSettings | None = None, can_switch: bool = True) -> None:

@@ -33,7 +33,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from ..policy.control import Controller, Inputs, PolicySettings, clamp_current
-from ..policy.phases import PhaseSettings, PhaseSwitcher
+from ..policy.phases import PhaseSettings, PhaseDecider
 from ..policy.pv_surplus import PvSurplus, PvSurplusSettings, SurplusReading
 from .day import PROFILES, Day, build_day
 from .evcc_like import EvccLike, EvccSettings
@@ -135,7 +135,7 @@ class TodayRule:
 class PvSurplusRule(GatedRule):
     """The PV-surplus control behind the safety gate; with `switcher`, also 1p/3p switching."""
 
-    def __init__(self, policy: PolicySettings, switcher: PhaseSwitcher | None = None) -> None:
+    def __init__(self, policy: PolicySettings, switcher: PhaseDecider | None = None) -> None:
         super().__init__(policy)
         self.pv = PvSurplus(PvSurplusSettings(min_current_a=policy.min_current_a,
                                               max_current_a=policy.max_current_a,
@@ -152,9 +152,11 @@ class PvSurplusRule(GatedRule):
         proposal = self.pv.propose(reading)
         target_a = proposal.target_a
         if self.switcher is not None:
-            command = self.switcher.decide(obs.now_s, self._surplus_w if obs.car_connected else None,
-                                           self.phases, self.setpoint_a)
-            if command.phases != self.phases and self.setpoint_a == 0:
+            surplus_w = self._surplus_w if obs.car_connected else None
+            command = self.switcher.decide(obs.now_s, surplus_w, self.phases, self.setpoint_a)
+            if command.phases != self.phases:
+                if self.setpoint_a != 0:
+                    raise AssertionError(f"phase switch asked at {self.setpoint_a} A (t={obs.now_s})")
                 self.phases = command.phases
             if command.hold_current:
                 target_a = 0
@@ -171,7 +173,7 @@ def make_rule(name: str, policy: PolicySettings):
     if name == "pv-surplus":
         return PvSurplusRule(policy)
     if name == PHASE_RULE:
-        return PvSurplusRule(policy, PhaseSwitcher(PhaseSettings(voltage_v=policy.voltage_v)))
+        return PvSurplusRule(policy, PhaseDecider(PhaseSettings(voltage_v=policy.voltage_v)))
     raise ValueError(f"unknown rule {name!r}: use one of {', '.join(RULES)}")
 
 
