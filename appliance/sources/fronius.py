@@ -47,14 +47,65 @@ class FroniusDataError(ValueError):
 
 @dataclass(frozen=True)
 class Measurement:
-    pv_w: float  # PV power now, W, >= 0; null PV (night, dusk) is 0.0
+    """One reading of the inverter, in Fronius signs whatever the source.
+
+    ``pv_w`` is the PV the policy counts: what reaches the house's AC side from the PV, that is
+    PV production minus what the home battery is charging with. A GEN24 reports ``P_PV`` on the DC
+    side, so a charging battery takes its share before the house sees it; counting all of it
+    would let the car draw the battery's charging power from the grid beyond the allowance.
+    Battery discharge is never in ``pv_w``: :func:`pv_for_car_w` adds it when the settings allow
+    the car to use the battery.
+    """
+
+    pv_w: float  # PV reaching the AC side, W, >= 0: production minus battery charging
     grid_w: float | None  # Site.P_Grid: + import / - export; None without a meter
     load_w: float | None  # Site.P_Load as Fronius reports it (negative = consumption)
-    battery_w: float | None  # Site.P_Akku (- charging, + discharging)
-    kind: str  # "powerflow" or "inverter" (the PAC push)
+    battery_w: float | None  # Site.P_Akku: - charging, + discharging; None = no battery
+    kind: str  # "powerflow", "inverter" (the PAC push) or "sunspec"
     inverter_time: datetime | None  # Head.Timestamp, timezone-aware
     source: str  # file name or URL it came from (for logs)
     received_at: float  # the appliance's clock (monotonic seconds) when it arrived
+    pv_production_w: float | None = None  # PV production (DC side on hybrids), W; None = as pv_w
+    soc_pct: float | None = None  # home battery state of charge, 0..100; None = no battery/unknown
+
+    @property
+    def battery_charging_w(self) -> float:
+        """Power going into the home battery now (>= 0)."""
+        return max(0.0, -self.battery_w) if self.battery_w is not None else 0.0
+
+    @property
+    def battery_discharging_w(self) -> float:
+        """Power coming out of the home battery now (>= 0)."""
+        return max(0.0, self.battery_w) if self.battery_w is not None else 0.0
+
+
+def pv_ac_w(pv_production_w: float, battery_w: float | None) -> float:
+    """PV that reaches the AC side: production minus battery charging, never below 0.
+
+    A battery charged from the grid (production 0, P_Akku negative) gives 0, not a negative PV.
+    """
+    charging_w = max(0.0, -battery_w) if battery_w is not None else 0.0
+    return max(0.0, pv_production_w - charging_w)
+
+
+def pv_for_car_w(m: Measurement, car_may_discharge: bool = False) -> float:
+    """The PV figure the allowance rule counts: ``m.pv_w``, plus the battery's discharge only when
+    the settings let the car use the home battery ([battery] car_may_discharge)."""
+    if car_may_discharge:
+        return m.pv_w + m.battery_discharging_w
+    return m.pv_w
+
+
+def identity_gap_w(m: Measurement) -> float | None:
+    """How far the reading is from the power balance ``P_Load = -(P_Grid + P_PV + P_Akku)``, W.
+
+    None when a term is missing (no meter, no load figure). Fronius rounds and samples the terms
+    at slightly different moments, so a few tens of watts are normal.
+    """
+    if m.grid_w is None or m.load_w is None:
+        return None
+    production_w = m.pv_production_w if m.pv_production_w is not None else m.pv_w
+    return m.load_w + m.grid_w + production_w + (m.battery_w or 0.0)
 
 
 def _first_non_finite(doc: Any) -> tuple[str, float] | None:
@@ -184,6 +235,27 @@ def _is_meter_data(data: Mapping) -> bool:
     return any(isinstance(v, Mapping) and "PowerReal_P_Sum" in v for v in data.values())
 
 
+def _battery_soc(inverters: Mapping, prefix: str) -> float | None:
+    """Mean ``SOC`` of the inverters that have a battery; None when none reports one.
+
+    A GEN24 without a battery reports ``SOC`` 0.0 with ``Battery_Mode`` "disabled": that is no
+    battery, not an empty one.
+    """
+    socs = []
+    for inverter_id, inverter in inverters.items():
+        if not isinstance(inverter, Mapping) or inverter.get("SOC") is None:
+            continue
+        if inverter.get("Battery_Mode") == "disabled":
+            continue
+        field = f"{prefix}.Inverters.{inverter_id}.SOC"
+        soc = inverter["SOC"]
+        if isinstance(soc, bool) or not isinstance(soc, (int, float)) or not 0.0 <= soc <= 100.0:
+            raise FroniusDataError(f"{field} is {_describe(inverter['SOC'])}: a state of charge "
+                                   "is a percentage from 0 to 100.")
+        socs.append(float(soc))
+    return sum(socs) / len(socs) if socs else None
+
+
 def parse_document(
     data: bytes | str | Mapping, *, source: str, received_at: float
 ) -> Measurement:
@@ -224,15 +296,22 @@ def parse_document(
 
     if "Site" in body:
         site = _object(body["Site"], f"{prefix}.Site")
+        production_w = _pv_power(site.get("P_PV"), f"{prefix}.Site.P_PV")
+        battery_w = _power(site.get("P_Akku"), f"{prefix}.Site.P_Akku")
+        soc_pct = None
+        if battery_w is not None and "Inverters" in body:
+            soc_pct = _battery_soc(_object(body["Inverters"], f"{prefix}.Inverters"), prefix)
         return Measurement(
-            pv_w=_pv_power(site.get("P_PV"), f"{prefix}.Site.P_PV"),
+            pv_w=pv_ac_w(production_w, battery_w),
             grid_w=_power(site.get("P_Grid"), f"{prefix}.Site.P_Grid"),
             load_w=_power(site.get("P_Load"), f"{prefix}.Site.P_Load"),
-            battery_w=_power(site.get("P_Akku"), f"{prefix}.Site.P_Akku"),
+            battery_w=battery_w,
             kind="powerflow",
             inverter_time=inverter_time,
             source=source,
             received_at=received_at,
+            pv_production_w=production_w,
+            soc_pct=soc_pct,
         )
 
     if "PAC" in body:
@@ -248,7 +327,7 @@ def parse_document(
             total_w += _pv_power(value, f"{prefix}.PAC.Values.{inverter_id}")
         _pv_power(total_w, f"{prefix}.PAC.Values (sum)")
         return Measurement(
-            pv_w=total_w,
+            pv_w=total_w,  # AC power already: a battery's charging is not in it
             grid_w=None,
             load_w=None,
             battery_w=None,

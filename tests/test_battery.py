@@ -1,0 +1,120 @@
+"""The battery rules (appliance/policy/battery.py) over random battery flows in a small house.
+
+Every figure goes through the real parser first (a push document made by the house model), and
+every parsed reading satisfies the working identity P_Load = -(P_Grid + P_PV + P_Akku).
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from appliance.policy.battery import (
+    BatteryRules, estimated_surplus_w, pv_counted_w, surplus_adjustment_w, surplus_for_car_w)
+from appliance.policy.control import Controller, Inputs, PolicySettings
+from appliance.sources.fronius import identity_gap_w, parse_document
+from battery_house import House
+
+houses = st.builds(
+    House,
+    production_w=st.floats(0, 15000),
+    house_w=st.floats(100, 8000),
+    car_w=st.floats(0, 22000),
+    soc_pct=st.floats(0, 100),
+    max_charge_w=st.floats(500, 10000),
+    max_discharge_w=st.floats(500, 10000),
+)
+rules_st = st.builds(BatteryRules, priority_soc_pct=st.floats(0, 100),
+                     car_may_discharge=st.booleans())
+
+
+def parsed(house: House):
+    return parse_document(house.document(), source="house", received_at=0.0)
+
+
+@given(houses)
+def test_every_reading_satisfies_the_power_balance(house):
+    m = parsed(house)
+    assert identity_gap_w(m) == pytest.approx(0.0, abs=1e-6)
+
+
+@given(houses, rules_st)
+def test_pv_counted_never_includes_battery_charging(house, rules):
+    m = parsed(house)
+    charging_w = m.battery_charging_w
+    counted_w = pv_counted_w(m.pv_w, m.battery_w, m.soc_pct, rules)
+    # The PV that reaches the AC side is what the allowance rule may count, never more.
+    assert m.pv_w == pytest.approx(max(0.0, house.production_w - charging_w))
+    assert counted_w <= house.production_w - charging_w + m.battery_discharging_w + 1e-6
+    if not (rules.car_may_discharge and m.soc_pct >= rules.priority_soc_pct):
+        assert counted_w == pytest.approx(m.pv_w)
+
+
+@given(houses, rules_st)
+def test_surplus_respects_the_priority_state_of_charge(house, rules):
+    m = parsed(house)
+    surplus_w = surplus_for_car_w(house.car_w, m.grid_w, m.battery_w, m.soc_pct, rules)
+    left_after_house_w = house.production_w - house.house_w
+    if m.soc_pct < rules.priority_soc_pct:
+        # The battery keeps its charging power; its discharge never feeds the car.
+        assert surplus_w == pytest.approx(left_after_house_w - m.battery_charging_w, abs=1e-6)
+    elif rules.car_may_discharge:
+        assert surplus_w == pytest.approx(
+            left_after_house_w + m.battery_discharging_w, abs=1e-6)
+    else:
+        # The car may take what would charge the battery, never what the battery gives.
+        assert surplus_w == pytest.approx(left_after_house_w, abs=1e-6)
+
+
+@given(st.floats(-10000, 10000), rules_st)
+def test_unknown_state_of_charge_keeps_the_battery_charging(battery_w, rules):
+    adjustment_w = surplus_adjustment_w(battery_w, None, rules)
+    assert adjustment_w <= 0.0
+    assert pv_counted_w(1000.0, battery_w, None, rules) == 1000.0
+    assert estimated_surplus_w(1000.0, battery_w, None, 300.0, rules) == 700.0
+
+
+@given(st.floats(allow_nan=True), st.floats(allow_nan=True), rules_st)
+def test_bad_numbers_never_raise_the_counted_pv(battery_w, soc_pct, rules):
+    counted_w = pv_counted_w(2000.0, battery_w, soc_pct, rules)
+    assert 0.0 <= counted_w <= 2000.0 + max(0.0, battery_w if battery_w == battery_w else 0.0)
+    assert counted_w == counted_w  # never NaN
+
+
+def test_priority_level_outside_0_to_100_is_refused_with_the_fix():
+    with pytest.raises(ValueError, match="priority_soc_pct.*0 to 100"):
+        BatteryRules(priority_soc_pct=150)
+
+
+def _run_pv_mode(soc_pct: float, rules: BatteryRules, minutes: int = 30):
+    """pv mode under a steady sun, the car's surplus adjusted for the battery: returns the
+    battery's charging power and the car's power at the end."""
+    controller = Controller(PolicySettings(import_limit_w=0.0))
+    car_w = 0.0
+    charging = []
+    for step in range(minutes * 6):  # a reading every 10 s
+        house = House(production_w=8000, house_w=500, car_w=car_w, soc_pct=soc_pct)
+        m = parse_document(house.document(), source="house", received_at=step * 10.0)
+        grid_for_surplus_w = m.grid_w - surplus_adjustment_w(m.battery_w, m.soc_pct, rules)
+        decision = controller.decide(Inputs(
+            now_s=step * 10.0, mode="pv", pv_w=pv_counted_w(m.pv_w, m.battery_w, m.soc_pct, rules),
+            pv_at_s=m.received_at, grid_w=grid_for_surplus_w, grid_at_s=m.received_at,
+            car_w=car_w, car_connected=True))
+        car_w = decision.setpoint_a * 690.0
+        charging.append(m.battery_charging_w)
+    return charging, car_w
+
+
+def test_below_priority_a_pv_day_sends_no_charging_power_to_the_car():
+    charging, car_w = _run_pv_mode(soc_pct=30, rules=BatteryRules(priority_soc_pct=50))
+    # 8 kW PV - 0.5 kW house leaves 7.5 kW: the battery keeps its full 3 kW, the car gets
+    # 6 A (4.14 kW) of the 4.5 kW exported.
+    assert min(charging) == pytest.approx(3000.0)
+    assert car_w == 6 * 690.0
+
+
+def test_above_priority_the_car_takes_the_charging_power():
+    charging, car_w = _run_pv_mode(soc_pct=80, rules=BatteryRules(priority_soc_pct=50))
+    assert car_w == 10 * 690.0  # 7.5 kW of surplus: 10 A
+    assert charging[-1] == pytest.approx(7500.0 - 6900.0)
