@@ -85,3 +85,51 @@ def test_headline_battery_charging_660_w_of_1148_w_gives_16_a_not_17_a():
     # The battery rules agree, whatever the state of charge and discharge setting.
     for rules in (BatteryRules(), BatteryRules(priority_soc_pct=0, car_may_discharge=True)):
         assert pv_counted_w(m.pv_w, m.battery_w, m.soc_pct, rules) == m.pv_w
+
+
+# -- the Solar API poller against the GEN24 samples over loopback HTTP ---------------------------
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 500.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_solar_api_poller_reads_each_gen24_battery_sample_over_http():
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    import threading
+
+    from appliance.sources.fronius import POWERFLOW_PATH, SolarApiPoller
+
+    answer = {"body": b""}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's naming)
+            body = answer["body"] if self.path == POWERFLOW_PATH else b""
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    clock, got = _Clock(), []
+    poller = SolarApiPoller(f"http://127.0.0.1:{server.server_address[1]}", got.append,
+                            clock=clock)
+    try:
+        for name in sorted(EXPECTED):
+            answer["body"] = (GEN24 / name).read_bytes()
+            clock.now += 2.0
+            m = poller.poll_once()
+            assert m is not None and m.received_at == clock.now
+            assert (m.battery_w, m.pv_w) == pytest.approx(EXPECTED[name][1::2])
+    finally:
+        poller.stop()
+        server.shutdown()
+        server.server_close()
+    assert len(got) == len(EXPECTED)

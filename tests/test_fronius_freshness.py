@@ -101,3 +101,37 @@ def test_the_held_reading_never_goes_back_in_stamp_within_stale_after_s(steps):
         if before is not None and arrival - before.received_at < 60.0:
             assert f.held.inverter_time >= before.inverter_time
         assert f.held.received_at <= arrival
+
+
+REPLAY = (__import__("pathlib").Path(__file__).resolve().parents[1].parent / "shared"
+          / "fronius-samples" / "replay-2023-03-02-powerflow.jsonl")
+
+
+def test_a_real_day_of_pushes_is_taken_without_clock_warnings(caplog):
+    import json
+
+    import pytest
+
+    if not REPLAY.is_file():
+        pytest.skip(f"the real push replay is not at {REPLAY}")
+    docs = [json.loads(line)["doc"] for line in REPLAY.read_text().splitlines()]
+    stamps = [datetime.fromisoformat(d["Head"]["Timestamp"]) for d in docs]
+    arrival = {"wall": stamps[0]}
+    f = ReadingFreshness(wall_clock=lambda: arrival["wall"] + timedelta(seconds=2))
+    taken = 0
+    with caplog.at_level(logging.INFO, logger="appliance.freshness"):
+        for i, doc in enumerate(docs):
+            arrival["wall"] = stamps[i]
+            m = parse_document(doc, source=str(i), received_at=60.0 * i)
+            taken += f.offer(m).taken
+        # The same day again with each pair of neighbours swapped in transit (arriving 1 s apart).
+        f = ReadingFreshness(wall_clock=lambda: arrival["wall"])
+        ignored = 0
+        for i in range(0, len(docs) - 1, 2):
+            for j in (i + 1, i):
+                arrival["wall"] = stamps[i + 1]
+                m = parse_document(docs[j], source=str(j), received_at=60.0 * i + (j == i))
+                ignored += not f.offer(m).taken
+    assert taken == len(docs) == 759
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert ignored == len(docs) // 2
