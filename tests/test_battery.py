@@ -7,7 +7,7 @@ every parsed reading satisfies the working identity P_Load = -(P_Grid + P_PV + P
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from appliance.policy.battery import (
@@ -33,6 +33,7 @@ def parsed(house: House):
     return parse_document(house.document(), source="house", received_at=0.0)
 
 
+@settings(max_examples=100)
 @given(houses)
 def test_every_reading_satisfies_the_power_balance(house):
     m = parsed(house)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta, timezone
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from appliance.sources.fronius import parse_document
@@ -89,7 +89,8 @@ def test_readings_without_a_stamp_are_ordered_by_arrival():
     assert f.offer(unstamped).taken and f.held is unstamped
 
 
-@given(st.lists(st.tuples(st.integers(-10**6, 10**6), st.floats(0, 30)), min_size=1, max_size=30))
+@settings(max_examples=60)
+@given(st.lists(st.tuples(st.integers(-10**6, 10**6), st.floats(0, 30)), min_size=1, max_size=20))
 def test_the_held_reading_never_goes_back_in_stamp_within_stale_after_s(steps):
     f = freshness()
     arrival = 0.0

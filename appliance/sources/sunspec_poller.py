@@ -151,7 +151,7 @@ class SunSpecPoller:
             if now >= due:
                 self.poll_once()
                 continue
-            self._stop.wait(min(due - now, 0.5))  # short waits notice an injected clock's jumps
+            self._stop.wait(min(due - now, 0.2))  # short waits notice an injected clock's jumps
         with self._lock:
             self._close()
 
