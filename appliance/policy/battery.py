@@ -19,6 +19,13 @@ Two rules, one for each kind of figure the policy uses:
   car to use the battery; otherwise a battery covering the car's draw would look like PV.
 
 An unknown state of charge counts as below the priority level: the battery keeps its charging.
+
+Below the priority level the meter alone is not enough. A hybrid inverter charges its battery with
+whatever the house does not use: when the car draws more, the battery gets less and the grid
+still reads 0 W, so "car power - grid power" keeps the car's current while it quietly takes the
+battery's charge. :class:`BatteryPriority` therefore remembers the battery's charging power when
+it was last evidently at its limit (the house exported at the same time, so the battery could have
+taken more and did not) and takes the shortfall from that limit off the car's surplus.
 """
 
 from __future__ import annotations
@@ -99,3 +106,42 @@ def estimated_surplus_w(pv_ac_w: float, battery_w: float | None, soc_pct: float 
     elif battery > 0 and rules.car_may_use_discharge(soc_pct):
         pv_w += battery
     return pv_w - house_base_load_w
+
+
+#: Export above this means the battery is charging at its limit (it would take the export else).
+SATURATED_EXPORT_W = 100.0
+
+
+class BatteryPriority:
+    """The surplus adjustment with the battery's charging limit learned from the readings.
+
+    ``limit_w`` is the battery's charging power the last time the house exported beside it (the
+    battery was at its limit then), or the largest charging power seen since, whichever is
+    larger: a battery tapering near full shows export and lowers the limit at once, a car taking
+    the battery's charge never does.
+    """
+
+    def __init__(self, rules: BatteryRules) -> None:
+        self.rules = rules
+        self.limit_w = 0.0
+
+    def observe(self, grid_w: float | None, battery_w: float | None) -> None:
+        charging_w = max(0.0, -_finite(battery_w))
+        if grid_w is not None and math.isfinite(grid_w) and grid_w < -SATURATED_EXPORT_W:
+            self.limit_w = charging_w
+        else:
+            self.limit_w = max(self.limit_w, charging_w)
+
+    def shortfall_w(self, battery_w: float | None) -> float:
+        """How far the battery charges below its learned limit now."""
+        return max(0.0, self.limit_w - max(0.0, -_finite(battery_w)))
+
+    def surplus_adjustment_w(self, grid_w: float | None, battery_w: float | None,
+                             soc_pct: float | None) -> float:
+        """Like :func:`surplus_adjustment_w`, and below the priority level also minus the
+        battery's shortfall from its limit (what the car takes from it). Call once per reading."""
+        self.observe(grid_w, battery_w)
+        adjustment_w = surplus_adjustment_w(battery_w, soc_pct, self.rules)
+        if self.rules.battery_has_priority(soc_pct):
+            adjustment_w -= self.shortfall_w(battery_w)
+        return adjustment_w
