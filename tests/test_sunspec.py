@@ -198,3 +198,27 @@ def test_background_polling_follows_the_injected_clock(serve):
         poller.stop()
     assert [m.pv_production_w for m in got] == [3000.0, 3000.0, 1000.0]
     assert got[2].received_at == clock.now
+
+
+def test_the_simulated_gen24_answers_the_solar_api_with_the_same_figures(serve):
+    from appliance.sources.fronius import SolarApiPoller
+
+    sim, port = serve(soc_pct=70, max_charge_w=1500)
+    sim.set(production_w=5000, house_w=700, car_w=1380)
+    http_port = sim.serve_solar_api()
+    got = []
+    api = SolarApiPoller(f"http://127.0.0.1:{http_port}", got.append)
+    modbus = SunSpecPoller("127.0.0.1", got.append, port=port, timeout_s=1.0)
+    try:
+        api.poll_once()
+        modbus.poll_once()
+    finally:
+        api.stop()
+        modbus.stop()
+    by_api, by_modbus = got
+    for m in got:
+        assert abs(identity_gap_w(m)) <= 3.0
+    assert by_api.kind == "powerflow" and by_modbus.kind == "sunspec"
+    for field in ("pv_w", "grid_w", "battery_w", "pv_production_w", "soc_pct"):
+        assert getattr(by_api, field) == pytest.approx(getattr(by_modbus, field), abs=1.0), field
+    assert (by_api.battery_w, by_api.grid_w, by_api.pv_w) == (-1500.0, -1420.0, 3500.0)

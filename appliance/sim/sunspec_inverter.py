@@ -1,4 +1,5 @@
-"""A simulated Fronius GEN24 with a home battery and a smart meter, speaking Modbus TCP SunSpec.
+"""A simulated Fronius GEN24 with a home battery and a smart meter, speaking Modbus TCP SunSpec
+and, like the real one, the Solar API over HTTP (both from the same power model).
 
 Laid out like a GEN24 Plus: the inverter at unit 1 with models 1 (common), 103 (or 113 in float
 mode), 120 (nameplate), 124 (storage) and 160 (MPPT: two strings, then "StCha" and "StDisCha"
@@ -17,11 +18,14 @@ one map.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import struct
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from ..sources import sunspec as ss
 
@@ -78,6 +82,7 @@ class SimulatedSunSpecInverter:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped: asyncio.Event | None = None
+        self._http: ThreadingHTTPServer | None = None
         self.reads = 0
 
     # -- the power model
@@ -248,7 +253,62 @@ class SimulatedSunSpecInverter:
                                f"{result.get('error', 'no start within 10 s')}")
         return int(result["port"])
 
+    # -- the same GEN24's Solar API (a real one answers both)
+
+    def powerflow_document(self, when: datetime | None = None) -> dict:
+        """GetPowerFlowRealtimeData as a GEN24 answers it, from the same power model."""
+        with self._lock:
+            self._tick()
+            ac_w, grid_w, battery_w = self.flows()
+            soc_pct = self.soc_pct
+        when = when or datetime.now(timezone.utc)
+        inverter = {"DT": 1, "P": ac_w, "E_Day": None, "E_Year": None,
+                    "Battery_Mode": "normal" if self.battery else "disabled",
+                    "SOC": soc_pct if self.battery else 0.0}
+        site = {"Mode": "bidirectional" if self.battery else "meter",
+                "Meter_Location": "grid" if self.meter_unit is not None else "unknown",
+                "P_PV": self.production_w or None, "P_Akku": battery_w if self.battery else None,
+                "P_Grid": grid_w if self.meter_unit is not None else None,
+                "P_Load": -(self.house_w + self.car_w) if self.meter_unit is not None else None}
+        return {"Body": {"Data": {"Inverters": {"1": inverter}, "Site": site, "Version": "13"}},
+                "Head": {"RequestArguments": {}, "Status": {"Code": 0, "Reason": ""},
+                         "Timestamp": when.isoformat(timespec="seconds")}}
+
+    def serve_solar_api(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        """Serve GetAPIVersion and GetPowerFlowRealtimeData over HTTP; returns the port."""
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (http.server's naming)
+                if self.path.startswith("/solar_api/GetAPIVersion.cgi"):
+                    doc = {"APIVersion": 1, "BaseURL": "/solar_api/v1/", "CompatibilityRange": "1.6-2"}
+                elif self.path.startswith("/solar_api/v1/GetPowerFlowRealtimeData.fcgi"):
+                    doc = owner.powerflow_document()
+                else:
+                    self.send_error(404)
+                    return
+                body = json.dumps(doc).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        server = ThreadingHTTPServer((host, port), Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, args=(0.1,), name="sim-solar-api",
+                         daemon=True).start()
+        self._http = server
+        return server.server_address[1]
+
     def stop(self) -> None:
+        http, self._http = self._http, None
+        if http is not None:
+            http.shutdown()
+            http.server_close()
         thread, loop = self._thread, self._loop
         if thread is None or loop is None:
             return
