@@ -20,14 +20,10 @@ from __future__ import annotations
 import json
 import logging
 import math
-import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-
-import requests
 
 log = logging.getLogger("appliance.fronius")
 
@@ -35,15 +31,6 @@ log = logging.getLogger("appliance.fronius")
 #: anything larger is a unit mix-up or a corrupt document.
 MAX_POWER_W = 1_000_000.0
 
-#: The Solar API v1 documentation asks for 4 s between two realtime requests, written for the
-#: Datamanager; GEN24 inverters (no Datamanager, the Solar API is their only JSON source) answer
-#: GetPowerFlowRealtimeData in tens of milliseconds, and evcc and Home Assistant users poll them
-#: every few seconds. The default is 2 s (43,200 requests a day); 1 s is the floor, so a typing
-#: slip in the settings cannot hammer the inverter's web server.
-SOLAR_API_DEFAULT_INTERVAL_S = 2.0
-SOLAR_API_MIN_INTERVAL_S = 1.0
-
-POWERFLOW_PATH = "/solar_api/v1/GetPowerFlowRealtimeData.fcgi"
 
 
 class FroniusDataError(ValueError):
@@ -261,6 +248,53 @@ def _battery_soc(inverters: Mapping, prefix: str) -> float | None:
     return sum(socs) / len(socs) if socs else None
 
 
+def _powerflow(body: Mapping, prefix: str, inverter_time: datetime | None, source: str,
+               received_at: float) -> Measurement:
+    site = _object(body["Site"], f"{prefix}.Site")
+    production_w = _pv_power(site.get("P_PV"), f"{prefix}.Site.P_PV")
+    battery_w = _power(site.get("P_Akku"), f"{prefix}.Site.P_Akku")
+    soc_pct = None
+    if battery_w is not None and "Inverters" in body:
+        soc_pct = _battery_soc(_object(body["Inverters"], f"{prefix}.Inverters"), prefix)
+    return Measurement(
+        pv_w=pv_ac_w(production_w, battery_w),
+        grid_w=_power(site.get("P_Grid"), f"{prefix}.Site.P_Grid"),
+        load_w=_power(site.get("P_Load"), f"{prefix}.Site.P_Load"),
+        battery_w=battery_w,
+        kind="powerflow",
+        inverter_time=inverter_time,
+        source=source,
+        received_at=received_at,
+        pv_production_w=production_w,
+        soc_pct=soc_pct,
+    )
+
+
+def _inverter_push(body: Mapping, prefix: str, inverter_time: datetime | None, source: str,
+                   received_at: float) -> Measurement:
+    pac = _object(body["PAC"], f"{prefix}.PAC")
+    unit = pac.get("Unit", "W")
+    if unit != "W":
+        raise FroniusDataError(
+            f"{prefix}.PAC.Unit is {_describe(unit)}; the appliance understands only 'W'."
+        )
+    values = _object(pac.get("Values", {}), f"{prefix}.PAC.Values")
+    total_w = 0.0
+    for inverter_id, value in values.items():
+        total_w += _pv_power(value, f"{prefix}.PAC.Values.{inverter_id}")
+    _pv_power(total_w, f"{prefix}.PAC.Values (sum)")
+    return Measurement(
+        pv_w=total_w,  # AC power already: a battery's charging is not in it
+        grid_w=None,
+        load_w=None,
+        battery_w=None,
+        kind="inverter",
+        inverter_time=inverter_time,
+        source=source,
+        received_at=received_at,
+    )
+
+
 def parse_document(
     data: bytes | str | Mapping, *, source: str, received_at: float
 ) -> Measurement:
@@ -300,48 +334,9 @@ def parse_document(
     inverter_time = _inverter_time(head)
 
     if "Site" in body:
-        site = _object(body["Site"], f"{prefix}.Site")
-        production_w = _pv_power(site.get("P_PV"), f"{prefix}.Site.P_PV")
-        battery_w = _power(site.get("P_Akku"), f"{prefix}.Site.P_Akku")
-        soc_pct = None
-        if battery_w is not None and "Inverters" in body:
-            soc_pct = _battery_soc(_object(body["Inverters"], f"{prefix}.Inverters"), prefix)
-        return Measurement(
-            pv_w=pv_ac_w(production_w, battery_w),
-            grid_w=_power(site.get("P_Grid"), f"{prefix}.Site.P_Grid"),
-            load_w=_power(site.get("P_Load"), f"{prefix}.Site.P_Load"),
-            battery_w=battery_w,
-            kind="powerflow",
-            inverter_time=inverter_time,
-            source=source,
-            received_at=received_at,
-            pv_production_w=production_w,
-            soc_pct=soc_pct,
-        )
-
+        return _powerflow(body, prefix, inverter_time, source, received_at)
     if "PAC" in body:
-        pac = _object(body["PAC"], f"{prefix}.PAC")
-        unit = pac.get("Unit", "W")
-        if unit != "W":
-            raise FroniusDataError(
-                f"{prefix}.PAC.Unit is {_describe(unit)}; the appliance understands only 'W'."
-            )
-        values = _object(pac.get("Values", {}), f"{prefix}.PAC.Values")
-        total_w = 0.0
-        for inverter_id, value in values.items():
-            total_w += _pv_power(value, f"{prefix}.PAC.Values.{inverter_id}")
-        _pv_power(total_w, f"{prefix}.PAC.Values (sum)")
-        return Measurement(
-            pv_w=total_w,  # AC power already: a battery's charging is not in it
-            grid_w=None,
-            load_w=None,
-            battery_w=None,
-            kind="inverter",
-            inverter_time=inverter_time,
-            source=source,
-            received_at=received_at,
-        )
-
+        return _inverter_push(body, prefix, inverter_time, source, received_at)
     if _is_meter_data(body):
         raise FroniusDataError(
             "This is smart-meter data (GetMeterRealtimeData), not a power flow: "
@@ -353,138 +348,15 @@ def parse_document(
     )
 
 
-class SolarApiPoller:
-    """Polls GetPowerFlowRealtimeData over HTTP: the source for inverters without a push service
-    (GEN24), and for any Fronius whose Datamanager is not set up to push.
+# The Solar API poller lives in solar_api.py (it uses parse_document); these names are looked up
+# there on first use, so `from appliance.sources.fronius import SolarApiPoller` keeps working.
+_FROM_SOLAR_API = ("POWERFLOW_PATH", "SOLAR_API_DEFAULT_INTERVAL_S", "SOLAR_API_MIN_INTERVAL_S",
+                   "SolarApiPoller")
 
-    Polls every ``interval_s`` (2 s by default) and never sends two requests less than 1 s apart,
-    whether they come from the background thread or from direct calls to :meth:`poll_once`.
-    """
 
-    def __init__(
-        self,
-        base_url: str,
-        on_measurement: Callable[[Measurement], None],
-        on_rejected: Callable[[str, str], None] | None = None,
-        interval_s: float = SOLAR_API_DEFAULT_INTERVAL_S,
-        clock: Callable[[], float] = time.monotonic,
-        timeout_s: float = 3.0,
-    ) -> None:
-        base = base_url.strip().rstrip("/")
-        if not base.startswith(("http://", "https://")):
-            raise ValueError(
-                f"solar_api_url {base_url!r} must start with http:// or https://, "
-                'e.g. "http://192.168.178.40".'
-            )
-        if not (interval_s > 0 and math.isfinite(interval_s)):
-            raise ValueError(f"The Solar API poll interval {interval_s!r} s must be a positive number.")
-        if interval_s < SOLAR_API_MIN_INTERVAL_S:
-            log.warning(
-                "Solar API poll interval %.1f s is below the floor of %.0f s between requests "
-                "that spares the inverter's web server: polling every %.0f s instead "
-                "(set [fronius] solar_api_interval_s = 2).",
-                interval_s,
-                SOLAR_API_MIN_INTERVAL_S,
-                SOLAR_API_MIN_INTERVAL_S,
-            )
-            interval_s = SOLAR_API_MIN_INTERVAL_S
-        self.base_url = base
-        self.url = base + POWERFLOW_PATH
-        self.interval_s = float(interval_s)
-        self.timeout_s = float(timeout_s)
-        self._on_measurement = on_measurement
-        self._on_rejected = on_rejected
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._last_request_at: float | None = None
-        self._session = requests.Session()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.requests_sent = 0
+def __getattr__(name: str):
+    if name in _FROM_SOLAR_API:
+        from . import solar_api
 
-    # -- one request
-
-    def _reject(self, reason: str) -> None:
-        log.warning("Solar API answer from %s ignored: %s", self.url, reason)
-        if self._on_rejected is None:
-            return
-        try:
-            self._on_rejected(self.url, reason)
-        except Exception:
-            log.exception("The handler for rejected Solar API answers failed.")
-
-    def poll_once(self) -> Measurement | None:
-        """One GET; returns the measurement, or None when the answer was refused (reported to
-        on_rejected) or when the previous request is less than 1 s ago (nothing is sent then)."""
-        with self._lock:
-            now = self._clock()
-            if (
-                self._last_request_at is not None
-                and now - self._last_request_at < SOLAR_API_MIN_INTERVAL_S
-            ):
-                log.debug("Solar API request skipped: the previous one was under 1 s ago.")
-                return None
-            self._last_request_at = now
-            self.requests_sent += 1
-            try:
-                response = self._session.get(self.url, timeout=self.timeout_s)
-            except requests.Timeout:
-                self._reject(
-                    f"no answer within {self.timeout_s:g} s: check that the inverter is on "
-                    "and reachable at this address."
-                )
-                return None
-            except requests.RequestException as exc:
-                self._reject(
-                    f"could not connect ({exc.__class__.__name__}): check solar_api_url and "
-                    "that the inverter is on the network."
-                )
-                return None
-            if response.status_code != 200:
-                self._reject(
-                    f"HTTP {response.status_code} {response.reason or ''}".rstrip()
-                    + ": check that the Solar API is enabled in the inverter's web interface."
-                )
-                return None
-            try:
-                measurement = parse_document(
-                    response.content, source=self.url, received_at=self._clock()
-                )
-            except FroniusDataError as exc:
-                self._reject(str(exc))
-                return None
-        try:
-            self._on_measurement(measurement)
-        except Exception:
-            log.exception("The handler for Solar API measurements failed.")
-        return measurement
-
-    # -- background polling
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            last = self._last_request_at
-            now = self._clock()
-            due = now if last is None else last + self.interval_s
-            if now >= due:
-                self.poll_once()
-                continue
-            # Short waits so an injected clock that jumps ahead is noticed soon.
-            self._stop.wait(min(due - now, 0.5))
-
-    def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._run, name="solar-api-poller", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout=self.timeout_s + 1.0)
-        self._thread = None
-        self._session.close()
+        return getattr(solar_api, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
