@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ftplib
-import io
 import json
 import statistics
 import time
