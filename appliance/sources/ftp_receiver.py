@@ -304,16 +304,20 @@ class FtpReceiver:
             server = GuardedFTPServer((self.host, self.port), handler, ioloop=ioloop)
         except OSError as exc:
             ioloop.close()
-            hint = (
-                " Ports below 1024 need root or CAP_NET_BIND_SERVICE."
-                if exc.errno == errno.EACCES
-                else " Is another FTP server running on it?"
-                if exc.errno == errno.EADDRINUSE
-                else ""
-            )
-            raise OSError(
-                exc.errno, f"Cannot listen for FTP uploads on {self.host}:{self.port}: {exc.strerror}.{hint}"
-            ) from exc
+            # pyftpdlib wraps the socket's error in a bare OSError(err): take the real one out.
+            cause = exc.args[0] if exc.errno is None and exc.args and isinstance(exc.args[0], OSError) else exc
+            port = self.port
+            hint = {
+                errno.EADDRINUSE: f"port {port} is in use by another program (another FTP server?). Stop "
+                f"it (`sudo ss -ltnp 'sport = :{port}'` shows which), or set fronius.ftp_port to a free "
+                f"port and enter the same port in the inverter's Push Service.",
+                errno.EACCES: f"port {port} is below 1024, which needs root or CAP_NET_BIND_SERVICE (the "
+                f"systemd unit grants it): run the service from its unit, or set fronius.ftp_port to "
+                f"1024 or above and enter it in the inverter's Push Service.",
+                errno.EADDRNOTAVAIL: f"{self.host} is not an address of this appliance: set "
+                f'fronius.ftp_host = "0.0.0.0" (every interface).',
+            }.get(cause.errno, f"{cause.strerror or cause}.")
+            raise OSError(cause.errno, f"Cannot listen for FTP uploads on {self.host}:{port}: {hint}") from exc
         # The admission rules count control connections per address and keep slots for the
         # inverter; pyftpdlib's own caps (one pool for everyone) would let strangers fill it.
         server.max_cons = 0
