@@ -75,7 +75,7 @@ def test_the_model_chain_is_walked_from_40000_0_or_50000():
     for base in (40000, 0, 50000):
         sim = SimulatedSunSpecInverter(base=base)
         models = ss.discover(local_read(sim), 1)
-        assert sorted(models) == [1, 103, 120, 124, 160]
+        assert sorted(models) == [1, 103, 120, 121, 122, 123, 124, 160]
         # The walk found each model where the chain put it, not at a fixed address.
         assert models[1].address == base + 4 and models[103].address == base + 4 + 65 + 2
     assert ss.discover(lambda unit, address, count: None, 1) == {}
@@ -127,7 +127,7 @@ def test_poller_reads_a_gen24_with_a_charging_battery(serve, float_mode):
     assert (m.pv_production_w, m.battery_w, m.grid_w) == (1148.0, -660.0, -88.0)
     assert m.pv_w == 488.0 and m.soc_pct == pytest.approx(93.9, abs=0.01)
     inverter, meter = poller.models()
-    assert sorted(inverter) == [1, 113 if float_mode else 103, 120, 124, 160]
+    assert sorted(inverter) == [1, 113 if float_mode else 103, 120, 121, 122, 123, 124, 160]
     assert sorted(meter) == [1, 213 if float_mode else 203]
     # The headline over SunSpec: 11 kW + 488 W on three phases is 16 A, not 17 A.
     decision = Controller(PolicySettings(allowance_w=11000.0)).decide(
@@ -222,3 +222,23 @@ def test_the_simulated_gen24_answers_the_solar_api_with_the_same_figures(serve):
     for field in ("pv_w", "grid_w", "battery_w", "pv_production_w", "soc_pct"):
         assert getattr(by_api, field) == pytest.approx(getattr(by_modbus, field), abs=1.0), field
     assert (by_api.battery_w, by_api.grid_w, by_api.pv_w) == (-1500.0, -1420.0, 3500.0)
+
+
+def test_float_mode_fields_sit_where_gen24_owners_read_them():
+    """Owners of float-mode GEN24s read the inverter's AC power at 40092, the strings at 40285
+    and 40305, the battery at 40325 / 40345 and the meter (unit 200) at 40098, + on import
+    (1-based register numbers, as listed in oscarknapp/Fronius-Gen-24-Modbus-Integration
+    Documentation/RegisterOverview.md). The simulator's chain walk lands on the same registers."""
+    sim = SimulatedSunSpecInverter(float_mode=True)
+    models = ss.discover(local_read(sim), 1)
+    one_based = {name: address + 1 for name, address in {
+        "inverter W": models[113].address + ss.INVERTER_FLOAT_W,
+        "string 1 DCW": models[160].address + ss.MPPT_MODULE_START + ss.MPPT_DCW,
+        "string 2 DCW": models[160].address + ss.MPPT_MODULE_START + 20 + ss.MPPT_DCW,
+        "StCha DCW": models[160].address + ss.MPPT_MODULE_START + 40 + ss.MPPT_DCW,
+        "StDisCha DCW": models[160].address + ss.MPPT_MODULE_START + 60 + ss.MPPT_DCW,
+    }.items()}
+    assert one_based == {"inverter W": 40092, "string 1 DCW": 40285, "string 2 DCW": 40305,
+                         "StCha DCW": 40325, "StDisCha DCW": 40345}
+    meter = ss.discover(local_read(sim), 200)
+    assert meter[213].address + ss.METER_FLOAT_W + 1 == 40098

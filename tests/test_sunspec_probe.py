@@ -83,7 +83,7 @@ def test_both_answer_and_the_solar_api_with_a_meter_is_suggested(solar_api, gen2
     assert code == 0
     assert f"Solar API v1 answers at http://127.0.0.1:{solar_api.port}" in text
     assert "battery -660 W (- charging) at 94 %" in text
-    assert "models 1, 103, 120, 124, 160 at unit 1 (storage 124, MPPT 160)" in text
+    assert "models 1, 103, 120, 121, 122, 123, 124, 160 at unit 1 (storage 124, MPPT 160)" in text
     assert "meter models 1, 203 at unit 200" in text
     assert "No push has arrived" in text
     assert text.endswith(f'source = "solar_api"\n  solar_api_url = "http://127.0.0.1:{solar_api.port}"')

@@ -2,8 +2,8 @@
 and, like the real one, the Solar API over HTTP (both from the same power model).
 
 Laid out like a GEN24 Plus: the inverter at unit 1 with models 1 (common), 103 (or 113 in float
-mode), 120 (nameplate), 124 (storage) and 160 (MPPT: two strings, then "StCha" and "StDisCha"
-for the battery), and the smart meter at unit 200 with models 1 and 203 (or 213). The chain starts
+mode), 120 (nameplate), 121-123 (settings, status, controls: zeros here), 160 (MPPT: two
+strings, then "StCha" and "StDisCha" for the battery) and 124 (storage), and the smart meter at unit 200 with models 1 and 203 (or 213). The chain starts
 with "SunS" at 40000 (``base`` moves it, to test the 0 and 50000 starts) and ends with 0xFFFF.
 
 The power model is the inverter's own battery control: PV first covers the house and the car,
@@ -131,6 +131,10 @@ class SimulatedSunSpecInverter:
         nameplate = [0] * 26
         nameplate[0], nameplate[1] = 4, 10000  # DERTyp PV+storage, WRtg 10 kW
         words += _model(ss.NAMEPLATE_MODEL, nameplate)
+        # Settings, status and controls, which the appliance does not read: the walk passes them.
+        for model_id, length in ((121, 30), (122, 44), (123, 24)):
+            words += _model(model_id, [0] * length)
+        words += self._mppt_model(battery_w)  # a GEN24 lists 160 before 124
         if self.battery:
             storage = [0] * 24
             storage[0] = _u16(self.max_charge_w)
@@ -138,7 +142,7 @@ class SimulatedSunSpecInverter:
             storage[9] = 4 if battery_w < 0 else 3 if battery_w > 0 else 6  # ChaSt
             storage[ss.STORAGE_CHA_STATE_SF] = _i16(-2)
             words += _model(ss.STORAGE_MODEL, storage)
-        return words + self._mppt_model(battery_w)
+        return words
 
     def _mppt_model(self, battery_w: float) -> list[int]:
         modules = [("MPPT 1", self.production_w * 0.6), ("MPPT 2", self.production_w * 0.4)]
