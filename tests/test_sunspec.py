@@ -242,3 +242,46 @@ def test_float_mode_fields_sit_where_gen24_owners_read_them():
                          "StCha DCW": 40325, "StDisCha DCW": 40345}
     meter = ss.discover(local_read(sim), 200)
     assert meter[213].address + ss.METER_FLOAT_W + 1 == 40098
+
+
+words = st.integers(0, 0xFFFF)
+
+
+@settings(max_examples=150)
+@given(st.lists(words, min_size=0, max_size=300), st.lists(words, min_size=0, max_size=200),
+       st.sampled_from([103, 113, 101, 111]), st.sampled_from([203, 213, 201, 211]))
+def test_any_register_contents_give_a_safe_reading_or_a_clear_refusal(inverter_words, meter_words,
+                                                                     inverter_model, meter_model):
+    """Whatever a device answers inside a valid chain: finite figures within 1 MW, PV >= 0."""
+    def chain(model_ids_and_bodies):
+        out = list(ss.SUNS_MARKER)
+        for model_id, body in model_ids_and_bodies:
+            out += [model_id, len(body)] + body
+        return out + [ss.END_MODEL_ID, 0]
+
+    def cut(source, length):
+        return (source + [0] * length)[:length]
+
+    units = {
+        1: chain([(inverter_model, cut(inverter_words, ss.MODEL_LENGTHS[inverter_model])),
+                  (124, cut(inverter_words[::-1], 24)),
+                  (160, cut(inverter_words[7:], 88))]),
+        200: chain([(meter_model, cut(meter_words, ss.MODEL_LENGTHS[meter_model]))]),
+    }
+
+    def read(unit, address, count):
+        data = units.get(unit)
+        offset = address - 40000
+        if data is None or offset < 0 or offset + count > len(data):
+            return None
+        return data[offset:offset + count]
+
+    try:
+        figures_read = ss.read_figures(read, 1, ss.discover(read, 1), 200, ss.discover(read, 200))
+    except ss.SunSpecError:
+        return
+    m = figures_read.measurement(source="fuzz", received_at=0.0)
+    for value in (m.pv_w, m.grid_w, m.battery_w, m.pv_production_w, m.load_w):
+        assert value is None or (math.isfinite(value) and abs(value) <= 3_000_000)
+    assert 0.0 <= m.pv_w <= 1_000_000
+    assert m.soc_pct is None or 0.0 <= m.soc_pct <= 100.0

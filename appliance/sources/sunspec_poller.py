@@ -134,6 +134,12 @@ class SunSpecPoller:
                 self._close()
                 self._reject(str(exc))
                 return None
+            except Exception as exc:  # a device answering nonsense must not stop the polling
+                log.exception("Unexpected SunSpec answer from %s.", self.source)
+                self._close()
+                self._reject(f"the answer could not be read ({exc.__class__.__name__}): check that "
+                             "the address is a Fronius inverter with Modbus TCP enabled.")
+                return None
             measurement = figures.measurement(source=self.source, received_at=self._clock())
         try:
             self._on_measurement(measurement)
