@@ -150,7 +150,7 @@ class Text(Kind):
 
     required: str = ""            # the message when empty; "" = may be empty
     refused: tuple[tuple[str, str], ...] = ()
-    max_chars: int = 1000
+    max_chars: int = 200
 
     def parse(self, value: Any, suffix: str) -> str:
         value = _text(value)

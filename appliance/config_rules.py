@@ -153,7 +153,7 @@ def _dimming_never_raises(pin: int, dimmed_w: int, allowance_w: int) -> Found:
 @rule("web.enabled", "web.port", "fronius.source", "fronius.ftp_port")
 def _web_and_ftp_ports_differ(enabled: bool, web_port: int, source: str, ftp_port: int) -> Found:
     if enabled and source == "push" and web_port == ftp_port:
-        yield ("web.port", web_port, f"is fronius.ftp_port too, and one port serves one program: choose "
+        yield ("web.port", web_port, "is fronius.ftp_port too, and one port serves one program: choose "
                "another, e.g. 8080")
 
 
