@@ -292,11 +292,12 @@ class PortRange(Kind):
         value = _text(value).strip()
         if not value:
             return value
-        m = re.fullmatch(r"(\d{1,5})\s*-\s*(\d{1,5})", value)
-        if not m or not 1024 <= int(m[1]) <= int(m[2]) <= 65535:
+        m = re.fullmatch(r"(\d{1,5})(?:\s*-\s*(\d{1,5}))?", value)
+        low, high = (int(m[1]), int(m[2] or m[1])) if m else (0, 0)
+        if not 1024 <= low <= high <= 65535:
             raise Invalid('must be a range of ports such as "60000-60010" (from 1024 to 65535, '
                           'low-high), or "" for any free port')
-        return f"{int(m[1])}-{int(m[2])}"
+        return f"{low}-{high}"
 
     def allowed(self, suffix: str) -> str:
         return '"LO-HI" such as "60000-60010", or "" (any free port)'

@@ -163,6 +163,13 @@ def test_only_the_sections_a_command_needs_are_read(tmp_path):
         parse_settings({}, only=("wallbx",))
 
 
+def test_passive_ports_are_a_range_above_1023():
+    assert parse_settings(example(fronius__passive_ports=" 60000 - 60010 ")).fronius.passive_ports == "60000-60010"
+    assert parse_settings(example(fronius__passive_ports="60000")).fronius.passive_ports == "60000-60000"
+    for bad in ("21-30", "60000-70000", "60000:60010", "x"):
+        assert "60000-60010" in problems_of(example(fronius__passive_ports=bad))["fronius.passive_ports"].allowed
+
+
 def test_one_default_settings_path():
     assert default_config_path() == DEFAULT_CONFIG_PATH == "/boot/firmware/wallbox.toml"
     assert DEFAULT_CONFIG_PATH in EXAMPLE_PATH.read_text()
