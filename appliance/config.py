@@ -90,7 +90,7 @@ class GridSettings:
 @dataclass(frozen=True)
 class WallboxSettings:
     kind: str = key("ems", Choice(("ems", "meter")), help="ems = an EVC04 with the network module (EMS "
-                    "registers); meter = a basic EVC04 driven as its energy meter; `wallbox probe` tells")
+                    "registers); meter = a basic EVC04 driven as its energy meter; `wallbox probe` tells which")
     transport: str = key("rtu", Choice(("rtu", "tcp")), help="rtu = RS-485 through the USB converter, "
                          "tcp = over the network (kind ems only)")
     serial_port: str = key("/dev/ttyUSB0", FilePath("/dev/ttyUSB0"), help="the RS-485 converter")

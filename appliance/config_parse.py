@@ -151,7 +151,8 @@ def _decode(path: Path, data: bytes) -> str:
 
 
 def describe(settings: Settings) -> str:
-    """The resolved settings as TOML lines (passwords hidden), with units as comments."""
+    """The resolved settings as TOML lines (passwords hidden), each with its unit and help as a
+    comment: the output is itself a valid settings file."""
     out: list[str] = []
     for name in SECTIONS:
         out.append(f"[{name}]")
@@ -159,11 +160,11 @@ def describe(settings: Settings) -> str:
         for f in fields(values):
             spec = f.metadata["key"]
             line = f"{f.name} = {_toml_value(getattr(values, f.name), spec.secret)}"
+            remark = ", ".join(x for x in (spec.unit, spec.help) if x)
             if f.name == "failsafe_current_a" and getattr(values, f.name) is None:
-                line = f"{f.name} = {settings.failsafe_current_a}   # A, the allowance-only current"
-            elif spec.unit:
-                line = f"{line}   # {spec.unit}"
-            out.append(line)
+                line = f"{f.name} = {settings.failsafe_current_a}"
+                remark = "A, the allowance-only current"
+            out.append(f"{line}   # {remark}" if remark else line)
         out.append("")
     return "\n".join(out).rstrip() + "\n"
 

@@ -180,4 +180,6 @@ def test_check_config_hides_every_password():
     text = s.describe()
     assert "webpw" not in text and "mqttpw" not in text and "secret" not in text
     assert text.count('password = "***"') == 3
-    assert tomllib.loads(text.replace("# A, the allowance-only current", ""))["grid"]["allowance_w"] == 11000
+    again = parse_settings(tomllib.loads(text.replace('"***"', '"pw"')))
+    assert again.grid == s.grid and again.wallbox.kind == s.wallbox.kind
+    assert "allowance_w = 11000   # W, what the grid operator allows" in text
