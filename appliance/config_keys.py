@@ -44,10 +44,6 @@ class Kind:
     def parse(self, value: Any, suffix: str) -> Any:  # pragma: no cover - every kind overrides it
         raise NotImplementedError
 
-    def allowed(self, suffix: str) -> str:
-        """The allowed values in words, for help texts."""
-        return ""
-
 
 @dataclass(frozen=True)
 class Key:
@@ -92,9 +88,6 @@ class Int(Kind):
             raise Invalid(f"must be from {self.lo:g} to {self.hi:g}{suffix}")
         return value
 
-    def allowed(self, suffix: str) -> str:
-        return f"{self.lo:g} to {self.hi:g}{suffix}"
-
 
 @dataclass(frozen=True)
 class Num(Kind):
@@ -107,9 +100,6 @@ class Num(Kind):
         if not self.lo <= value <= self.hi:
             raise Invalid(f"must be from {self.lo:g} to {self.hi:g}{suffix}")
         return float(value)
-
-    def allowed(self, suffix: str) -> str:
-        return f"{self.lo:g} to {self.hi:g}{suffix}"
 
 
 @dataclass(frozen=True)
@@ -126,11 +116,8 @@ class Choice(Kind):
 
     def parse(self, value: Any, suffix: str) -> Any:
         if isinstance(value, bool) or isinstance(value, (list, dict)) or value not in self.values:
-            raise Invalid(f"must be one of {self.allowed(suffix)}")
+            raise Invalid("must be one of " + ", ".join(repr(c) for c in self.values) + suffix)
         return value
-
-    def allowed(self, suffix: str) -> str:
-        return ", ".join(repr(c) for c in self.values) + suffix
 
 
 @dataclass(frozen=True)
@@ -139,9 +126,6 @@ class Bool(Kind):
         if not isinstance(value, bool):
             raise Invalid("must be true or false")
         return value
-
-    def allowed(self, suffix: str) -> str:
-        return "true or false"
 
 
 @dataclass(frozen=True)
@@ -162,9 +146,6 @@ class Text(Kind):
             if value.strip().lower() == bad:
                 raise Invalid(why)
         return value
-
-    def allowed(self, suffix: str) -> str:
-        return "text in quotes" + (", not empty" if self.required else "")
 
 
 @dataclass(frozen=True)
@@ -188,9 +169,6 @@ class FilePath(Kind):
                           f"{self.max_bytes} here: choose a shorter path, e.g. \"{self.example}\"")
         return value
 
-    def allowed(self, suffix: str) -> str:
-        return f'a full path, e.g. "{self.example}"'
-
 
 @dataclass(frozen=True)
 class IpAddress(Kind):
@@ -201,9 +179,6 @@ class IpAddress(Kind):
         except ValueError:
             raise Invalid('must be an IP address to listen on, e.g. "0.0.0.0"') from None
         return value
-
-    def allowed(self, suffix: str) -> str:
-        return 'an IP address, e.g. "0.0.0.0" (every interface)'
 
 
 _HOST_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.\-]*[A-Za-z0-9])?")
@@ -231,9 +206,6 @@ class Host(Kind):
                           "(no http://, no port, no spaces)")
         return value
 
-    def allowed(self, suffix: str) -> str:
-        return f'a host name or IP address, e.g. "{self.example}"'
-
 
 @dataclass(frozen=True)
 class IpList(Kind):
@@ -251,9 +223,6 @@ class IpList(Kind):
             raise Invalid(bad[0][2], bad)
         return tuple(good)
 
-    def allowed(self, suffix: str) -> str:
-        return 'a list of addresses or networks, e.g. ["192.168.178.40"]; [] = any'
-
 
 @dataclass(frozen=True)
 class Url(Kind):
@@ -263,9 +232,6 @@ class Url(Kind):
             raise Invalid('must start with http:// and name the inverter, e.g. "http://192.168.178.40", '
                           'or be "" (off)')
         return value
-
-    def allowed(self, suffix: str) -> str:
-        return '"http://" and the inverter\'s address, or "" (off)'
 
 
 @dataclass(frozen=True)
@@ -279,9 +245,6 @@ class TimeZone(Kind):
                 raise Invalid('must be a time zone name such as "Europe/Berlin", or "" for the '
                               "system's") from None
         return value
-
-    def allowed(self, suffix: str) -> str:
-        return 'a time zone name such as "Europe/Berlin"; "" = the system\'s'
 
 
 @dataclass(frozen=True)
@@ -299,9 +262,6 @@ class PortRange(Kind):
                           'low-high), or "" for any free port')
         return f"{low}-{high}"
 
-    def allowed(self, suffix: str) -> str:
-        return '"LO-HI" such as "60000-60010", or "" (any free port)'
-
 
 @dataclass(frozen=True)
 class Topic(Kind):
@@ -316,9 +276,6 @@ class Topic(Kind):
             raise Invalid(f'must be a topic prefix such as "{self.example}": not empty, no + or #, '
                           "no / at either end")
         return value
-
-    def allowed(self, suffix: str) -> str:
-        return f'a topic prefix such as "{self.example}"'
 
 
 def clock_time(value: Any) -> time:
@@ -379,6 +336,3 @@ class Schedule(Kind):
         if problems:
             raise Invalid(problems[0][2], problems)
         return tuple(windows)
-
-    def allowed(self, suffix: str) -> str:
-        return 'windows with start = "HH:MM", end = "HH:MM", mode'
