@@ -137,7 +137,12 @@ def test_rules_between_keys():
     assert "button.pin" in problems_of(example(dimming__pin=21))["dimming.pin"].allowed
     assert "fronius.ftp_port" in problems_of(example(web__port=21))["web.port"].allowed
     assert "mqtt.password" in problems_of(example(mqtt__password="pw"))["mqtt.username"].allowed
+    assert "broadcast" in problems_of(example(wallbox__unit_id=0))["wallbox.unit_id"].allowed
+    assert "twice" in problems_of(example(fronius__source="solar_api", fronius__solar_api_url="http://10.0.0.4",
+                                          fronius__solar_api_interval_s=30))["fronius.stale_after_s"].allowed
     # The same values pass where the rule does not apply.
+    assert parse_settings(example(wallbox__unit_id=0, wallbox__transport="tcp", wallbox__host="10.0.0.2"))
+    assert parse_settings(example(fronius__solar_api_interval_s=30)).fronius.stale_after_s == 60
     assert parse_settings(example(wallbox__log_port="/dev/ttyUSB0")).wallbox.kind == "ems"
     assert parse_settings(example(web__port=21, fronius__ftp_port=2121)).web.port == 21
 
