@@ -58,6 +58,13 @@ class DimmingSettings:
     def configured(self) -> bool:
         return self.pin > 0
 
+    @classmethod
+    def from_settings(cls, settings) -> "DimmingSettings":
+        """From the settings file's [dimming] table (appliance.config.Settings)."""
+        d = settings.dimming
+        return cls(pin=d.pin, active_level=ActiveLevel(d.active_level),
+                   dimmed_allowance_w=float(d.dimmed_allowance_w))
+
 
 @dataclass(frozen=True)
 class DimmingStatus:

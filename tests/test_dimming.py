@@ -181,3 +181,12 @@ def test_an_input_that_cannot_be_opened_counts_as_dimmed(tmp_path):
     status = mon.poll(T0)
     assert status.configured and status.active and "no GPIO library" in status.problem
     assert not DimmingMonitor.open(DimmingSettings(pin=0), tmp_path, opener=no_gpio).poll(T0).active
+
+
+def test_settings_from_the_dimming_table():
+    from appliance.config import parse_settings
+
+    raw = {"fronius": {"ftp_password": "x"},
+           "dimming": {"pin": 5, "active_level": "high", "dimmed_allowance_w": 3000}}
+    assert DimmingSettings.from_settings(parse_settings(raw)) == DimmingSettings(
+        pin=5, active_level=ActiveLevel.HIGH, dimmed_allowance_w=3000.0)

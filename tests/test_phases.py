@@ -127,3 +127,15 @@ def test_switching_raises_winter_pv_and_no_switcher_changes_nothing():
     assert 1 <= switching.phase_switches <= CFG.max_switches_per_day
     no_switcher = compare.PvSurplusRule(policy, PhaseDecider(CFG, can_switch=False))
     assert compare.run_day(day, no_switcher) == fixed
+
+
+def test_settings_from_the_wallbox_table():
+    from appliance.config import parse_settings
+
+    raw = {"fronius": {"ftp_password": "x"},
+           "wallbox": {"phase_switching": True, "phase_switch_pause_s": 300,
+                       "max_phase_switches_per_day": 2, "one_phase_below_w": 3000,
+                       "three_phase_above_w": 5000}}
+    cfg = PhaseSettings.from_settings(parse_settings(raw))
+    assert (cfg.pause_s, cfg.max_switches_per_day, cfg.one_phase_below_w,
+            cfg.three_phase_above_w) == (300.0, 2, 3000.0, 5000.0)

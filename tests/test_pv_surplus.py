@@ -176,3 +176,13 @@ def test_one_cloudy_day_against_evcc_like_and_today():
     assert me.car_import_wh <= evcc.car_import_wh
     assert me.starts <= min(evcc.starts, today.starts)
     assert me.setpoint_changes <= evcc.setpoint_changes
+
+
+def test_settings_from_the_settings_file():
+    from appliance.config import parse_settings
+
+    raw = {"fronius": {"ftp_password": "x", "stale_after_s": 30},
+           "wallbox": {"min_current_a": 8, "max_current_a": 16}}
+    cfg = PvSurplusSettings.from_settings(parse_settings(raw))
+    assert (cfg.min_current_a, cfg.max_current_a, cfg.stale_after_s) == (8, 16, 30.0)
+    assert cfg.stop_deficit_wh == CFG.stop_deficit_wh

@@ -50,6 +50,16 @@ class PhaseSettings:
     min_current_a: int = 6
     voltage_v: float = 230.0
 
+    @classmethod
+    def from_settings(cls, settings) -> "PhaseSettings":
+        """From the settings file's [wallbox] and [grid] tables (appliance.config.Settings)."""
+        w = settings.wallbox
+        return cls(one_phase_below_w=float(w.one_phase_below_w),
+                   three_phase_above_w=float(w.three_phase_above_w),
+                   pause_s=float(w.phase_switch_pause_s),
+                   max_switches_per_day=w.max_phase_switches_per_day,
+                   min_current_a=w.min_current_a, voltage_v=settings.grid.voltage_v)
+
 
 @dataclass(frozen=True)
 class PhaseCommand:

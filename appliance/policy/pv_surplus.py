@@ -98,6 +98,14 @@ class PvSurplusSettings:
     # A reading older than this is no reading (the core's stale_after_s).
     stale_after_s: float = 60.0
 
+    @classmethod
+    def from_settings(cls, settings) -> "PvSurplusSettings":
+        """The wallbox's current range, the voltage and the staleness limit from the settings
+        file (appliance.config.Settings); the method's own figures keep their defaults."""
+        return cls(min_current_a=settings.wallbox.min_current_a,
+                   max_current_a=settings.wallbox.max_current_a,
+                   voltage_v=settings.grid.voltage_v, stale_after_s=settings.fronius.stale_after_s)
+
 
 @dataclass(frozen=True)
 class SurplusReading:

@@ -18,7 +18,7 @@ PV-surplus control at each push. The PV-surplus control's proposal passes the sa
 the core keeps above it: the budget (allowance + fresh PV), whole amps 0 or min..max, lowering
 at once, raising at most once per `ramp_up_interval_s`.
 
-`--phases-switching` adds a column where the PV-surplus control may switch between one and three
+`--phase-switching` adds a column where the PV-surplus control may switch between one and three
 phases (appliance/policy/phases.py); the other columns keep three phases fixed.
 """
 

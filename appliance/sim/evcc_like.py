@@ -13,7 +13,9 @@ Written from evcc's documentation and defaults, not from its code:
   counts); a reading above the minimum resets the timer.
 - Guard: the charger is switched on or off at most once per `guard_s` = 300 s (contactor guard).
 - A car plugged in while the surplus is already there starts at once: plugging in lets the enable
-  timer and the guard count as run out, so the first cycle that sees enough surplus starts.
+  timer and the guard count as run out, so the first cycle that sees enough surplus starts. The
+  harness runs a cycle in the very second of plug-in or unplug (generous to evcc-like, which would
+  otherwise see the car up to 30 s later).
 
 Pure: measurements and a clock in, a current out. The simulation feeds it the same pushes as the
 appliance's own policy (appliance/sim/compare.py).
