@@ -37,6 +37,7 @@ from ..policy.phases import PhaseSettings, PhaseDecider
 from ..policy.pv_surplus import PvSurplus, PvSurplusSettings, SurplusReading
 from .day import PROFILES, Day, build_day
 from .evcc_like import EvccLike, EvccSettings
+from .simulate import default_settings
 
 RULES = ("naive", "evcc-like", "today", "pv-surplus")
 PHASE_RULE = "pv-surplus 1p/3p"
@@ -229,7 +230,8 @@ def never_full(day: Day) -> Day:
 def run_profile_seed(args: tuple[str, int, tuple[str, ...]]) -> dict[str, Figures]:
     profile, seed, rules = args
     day = never_full(build_day(profile, seed))
-    policy = PolicySettings()
+    # The example settings file's values: allowance 11 kW, three phases, 6-32 A.
+    policy = PolicySettings.from_settings(default_settings())
     return {name: run_day(day, make_rule(name, policy)) for name in rules}
 
 
