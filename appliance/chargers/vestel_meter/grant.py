@@ -6,10 +6,11 @@ section 6): below its DIP limit it grants the car its draw plus the headroom, fr
 evaluation, and about 2-4 A over it cuts the session. We read its grant (`lb current`) from the
 LOG and steer it:
 
-- grant more than 1 A above the wanted current: report limit + clamp(difference, 1, 2) A, the
-  box sheds that much at its next evaluation, and never so much that the shed lands in its 6 A
-  floor (a shed of 2 A or more landing at or below 6 A drops the session);
-- grant within 1 A of the wanted current: report exactly the limit, the box holds;
+- grant above the wanted current: report limit + clamp(difference, 1, 2) A, the box sheds that
+  much at its next evaluation; never a 2 A shed landing at or below its 6 A floor (that drops the
+  session), a 1 A shed down to 6 A is fine. Above wins over "within 1 A": a grant that stayed
+  1 A over the setpoint would break the grid allowance for good;
+- grant at the wanted current or up to 1 A below it: report exactly the limit, the box holds;
 - grant lower: report the missing amps as headroom, limit - (wanted - grant);
 - the car draws under 6 A (contactor lag, ramp): report limit - wanted + draw, which holds the
   offer at the wanted current while the car gets going;
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 MIN_CURRENT_A = 6
 PAUSE_MARGIN_A = 4
 MAX_SHED_A = 2      # the box's strongest shed without risking its cut (cut at roughly 2-4 A over)
-HOLD_BAND_A = 1     # within this of the wanted current the grant counts as reached
+HOLD_BAND_A = 1     # a grant this far below the wanted current counts as reached
 
 
 class Posture(enum.Enum):
@@ -65,10 +66,16 @@ def reported_current_a(inputs: GrantInputs, min_current_a: int = MIN_CURRENT_A) 
         # Contactor lag and ramp: headroom on top of the draw keeps the grant at `wanted`.
         return float(limit - wanted + draw)
     grant = inputs.grant_a or 0
-    difference = grant - wanted
-    if difference > HOLD_BAND_A:
-        shed = min(difference, MAX_SHED_A, grant - (min_current_a + 1))
-        return float(limit + max(shed, 0))
-    if difference >= -HOLD_BAND_A:
+    if grant > wanted:
+        return float(limit + _shed_a(grant, wanted, min_current_a))
+    if grant >= wanted - HOLD_BAND_A:
         return float(limit)
     return float(limit - (wanted - grant))
+
+
+def _shed_a(grant_a: int, wanted_a: int, min_current_a: int) -> int:
+    """How many amps to ask the box to shed: at most 2, and never a 2 A step into its 6 A floor."""
+    shed = min(grant_a - wanted_a, MAX_SHED_A)
+    if shed >= 2 and grant_a - shed <= min_current_a:
+        shed = 1
+    return max(shed, 1) if grant_a - 1 >= min_current_a else 0
