@@ -221,6 +221,7 @@ class SimulatedBasicWallbox:
         self.polls_sent = 0
         self.answers_received = 0
         self.bursts_sent = 0
+        self.log_muted = False      # tests: the LOG wire is cut
 
     # --- the car -----------------------------------------------------------------------------------
 
@@ -301,7 +302,7 @@ class SimulatedBasicWallbox:
     def _log_loop(self, port) -> None:
         try:
             while not self._stop.is_set():
-                if port.read(64):
+                if port.read(64) and not self.log_muted:
                     with self._lock:
                         lines = self.model.log_lines()
                     self._write_burst(port, lines)

@@ -16,7 +16,7 @@ from ..base import ChargerHealth, ChargerIdentity, ChargerReading
 from . import grant, pro380
 from .log_reader import LogReader
 from .meter_server import MeterServer
-from .reading import SessionEnergy, implausible, reading_from_log
+from .reading import SessionEnergy, car_connected, implausible, reading_from_log
 
 log = logging.getLogger("appliance.vestel_meter")
 
@@ -47,6 +47,7 @@ class MeterCharger:
         self._started_at = clock()
         self._last_posture: grant.Posture | None = None
         self._session = SessionEnergy()
+        self._session_energy_wh: float | None = None
         self._logged_implausible: set[str] = set()
         self.implausible_count = 0
         self.meter = MeterServer(serial_port, self._meter_values, baudrate=baudrate, parity=parity,
@@ -114,6 +115,7 @@ class MeterCharger:
         try:
             amps = self.reported_current_a()
             box_log = self.log_reader.box_log
+            self._follow_session(box_log)
             volts = [p.voltage_mv / 1000.0 for p in box_log.phases if p is not None and 180_000 < p.voltage_mv < 270_000]
             energy_kwh = sum(p.energy_wh for p in box_log.phases if p is not None) / 1000.0
             return pro380.MeterValues((amps, amps, amps), voltage_v=max(volts, default=230.0), energy_kwh=energy_kwh)
@@ -121,6 +123,12 @@ class MeterCharger:
             log.exception("Computing the meter answer failed: answering the pause posture.")
             pause = grant.pause_report_a(self.dip_limit_a)
             return pro380.MeterValues((pause, pause, pause))
+
+    def _follow_session(self, box_log) -> None:
+        # Called once a poll (about a second), so the session start is caught even when nobody reads.
+        if self.log_reader.last_line_at is not None and implausible(box_log) is None:
+            total_wh = float(sum(p.energy_wh for p in box_log.phases if p is not None))
+            self._session_energy_wh = self._session.update(total_wh, car_connected(box_log))
 
     def _note_posture(self, posture: grant.Posture) -> None:
         if posture is self._last_posture:
@@ -153,7 +161,7 @@ class MeterCharger:
                 self._logged_implausible.add(bad.what)
                 log.warning(bad.sentence())
             return None
-        return reading_from_log(box_log, at, self.dip_limit_a, self._session)
+        return reading_from_log(box_log, at, self.dip_limit_a, self._session_energy_wh)
 
     def health(self) -> ChargerHealth:
         posture = self.posture()

@@ -75,7 +75,7 @@ def car_connected(box_log: BoxLog) -> bool:
     return bool(box_log.grant_a)
 
 
-def reading_from_log(box_log: BoxLog, at_s: float, limit_a: int, session: SessionEnergy) -> ChargerReading:
+def reading_from_log(box_log: BoxLog, at_s: float, limit_a: int, session_energy_wh: float | None) -> ChargerReading:
     phases = [p for p in box_log.phases]
     currents = tuple(0.0 if p is None else p.current_ma / 1000.0 for p in phases)
     total_wh = float(sum(p.energy_wh for p in phases if p is not None))
@@ -91,6 +91,6 @@ def reading_from_log(box_log: BoxLog, at_s: float, limit_a: int, session: Sessio
         power_w=float(sum(p.power_w for p in phases if p is not None)),
         currents_a=currents, limit_a=limit_a,
         offered_a=None if box_log.grant_a is None else float(box_log.grant_a),
-        meter_wh=total_wh, session_energy_wh=session.update(total_wh, connected),
+        meter_wh=total_wh, session_energy_wh=session_energy_wh if connected else None,
         phases_in_use=drawing if charging else None, fault=fault,
     )

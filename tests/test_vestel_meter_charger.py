@@ -1,0 +1,193 @@
+"""Meter emulation against the simulated basic EVC04 over socat pseudo-terminal pairs.
+
+Two pairs: the meter bus (the box polls, the driver's pymodbus server answers) and the LOG console.
+The pseudo-terminals refuse even parity, so the tests use 8N1; the product default stays 8E1.
+The box and the driver share one clock that runs TIME_SCALE times faster than the wall clock.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from appliance.chargers.base import Charger, PhaseSwitcher
+from appliance.chargers.vestel_meter import MeterCharger
+from appliance.chargers.vestel_meter.listen import listen_on_bus
+from appliance.sim.basic_wallbox import EVALUATION_S, ScaledClock, SimulatedBasicWallbox
+from appliance.sim.wallbox import SimulatedWallbox
+from waiting import wait_until
+
+TIME_SCALE = 40.0
+LIMIT_A = 16
+
+
+def _socat_pair(tmp_path, a: str, b: str):
+    socat = shutil.which("socat")
+    if socat is None:
+        pytest.skip("socat is not installed: these tests need pseudo-terminal pairs (apt-get install socat)")
+    box, app = tmp_path / a, tmp_path / b
+    proc = subprocess.Popen([socat, f"pty,raw,echo=0,link={box}", f"pty,raw,echo=0,link={app}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if not wait_until(lambda: box.exists() and app.exists(), timeout_s=5):
+        proc.kill()
+        pytest.fail(f"socat did not create the pseudo-terminals: {proc.communicate(timeout=2)[1].decode()}")
+    return proc, os.fspath(box), os.fspath(app)
+
+
+@pytest.fixture
+def ptys(tmp_path):
+    pairs = [_socat_pair(tmp_path, "meter-box", "meter-app"), _socat_pair(tmp_path, "log-box", "log-app")]
+    yield {"meter_box": pairs[0][1], "meter_app": pairs[0][2], "log_box": pairs[1][1], "log_app": pairs[1][2]}
+    for proc, _, _ in pairs:
+        proc.terminate()
+        proc.wait(timeout=3)
+
+
+@pytest.fixture
+def rig(ptys):
+    clock = ScaledClock(TIME_SCALE)
+    box = SimulatedBasicWallbox(ptys["meter_box"], ptys["log_box"], limit_a=LIMIT_A, seed=7,
+                                time_scale=TIME_SCALE, clock=clock)
+    driver = MeterCharger(ptys["meter_app"], parity="N", log_port=ptys["log_app"], dip_limit_a=LIMIT_A,
+                          clock=clock, time_scale=TIME_SCALE)
+    driver.start()
+    box.start()
+    yield box, driver, clock
+    box.stop()
+    driver.stop()
+
+
+def run_for(clock, seconds: float) -> None:
+    ends = clock() + seconds
+    while clock() < ends:
+        time.sleep(0.005)
+
+
+def test_the_driver_is_a_charger_and_never_switches_phases():
+    driver = MeterCharger("/dev/null")
+    assert isinstance(driver, Charger) and not isinstance(driver, PhaseSwitcher)
+    with pytest.raises(ValueError, match="one of 16, 20, 25, 32, 40, 63, 80"):
+        MeterCharger("/dev/null", dip_limit_a=17)
+
+
+def test_staircase_settles_within_one_amp_in_30_s_without_a_cut(rig):
+    box, driver, clock = rig
+    step_s, rows = 36.0, []
+    for setpoint in (16, 12, 10, 8, 6, 8, 16):
+        driver.set_setpoint(setpoint)
+        started = clock()
+        run_for(clock, step_s)
+        step = [s for s in box.samples if s.at_s >= started]
+        late = [s.grant_a for s in step if s.at_s >= started + 30.0]
+        assert late and all(abs(g - setpoint) <= 1 for g in late), (setpoint, late)
+        off = [s.at_s for s in step if abs(s.grant_a - setpoint) > 1]
+        settled_s = (max(off) - started + 1.0) if off else 0.0
+        exact_s = next((s.at_s - started for s in step if s.grant_a == setpoint), None)
+        rows.append((started, setpoint, settled_s, exact_s, box.samples[-1].grant_a, driver.meter.last_reported_a))
+    print("\n  time_s  setpoint_a  within_1_a_after_s  exact_after_s  grant_a  reported_a")
+    for started, setpoint, settled_s, exact_s, grant_a, reported_a in rows:
+        exact = "-" if exact_s is None else f"{exact_s:.0f}"
+        print(f"  {started + step_s:6.0f}  {setpoint:10d}  {settled_s:18.0f}  {exact:>13}  {grant_a:7d}  {reported_a:10.2f}")
+    assert [e for e in box.events if e.kind == "start"] and not [e for e in box.events if e.kind == "cut"]
+    assert driver.health().holding and driver.health().problem is None
+    reading = driver.reading()
+    assert reading.car_connected and reading.charging and reading.offered_a == 16 - 1 <= reading.offered_a
+    assert reading.limit_a == LIMIT_A and 13 < max(reading.currents_a) < 16 and reading.session_energy_wh > 0
+
+
+def test_the_meter_answers_in_the_pause_posture_before_the_first_decision(rig):
+    box, driver, clock = rig
+    run_for(clock, 12.0)
+    assert box.answers_received >= 8 and not box.model.fault
+    assert driver.meter.last_reported_a == LIMIT_A + 4
+    assert not box.model.session
+    assert "first decision" in driver.health().problem
+
+
+def test_a_stalled_control_loop_does_not_stop_the_meter(rig):
+    box, driver, clock = rig
+    driver.set_setpoint(10)
+    run_for(clock, 3.0)
+    answered = box.answers_received
+    run_for(clock, 20.0)                   # no set_setpoint for 20 s
+    assert box.answers_received - answered >= 17
+    assert not box.model.fault
+
+
+def test_log_silence_pauses_within_15_s(rig):
+    box, driver, clock = rig
+    driver.set_setpoint(16)
+    assert wait_until(lambda: box.model.session and driver.health().holding, timeout_s=40 / TIME_SCALE + 2)
+    box.log_muted = True
+    muted_at = clock()
+    assert wait_until(lambda: driver.meter.last_reported_a == LIMIT_A + 4, timeout_s=20 / TIME_SCALE + 2)
+    paused_after_s = clock() - muted_at
+    assert paused_after_s <= 15.0 + 1.5, paused_after_s
+    assert "No LOG lines" in driver.health().problem and not driver.health().holding
+    assert wait_until(lambda: not box.model.session, timeout_s=EVALUATION_S[1] / TIME_SCALE + 2)
+
+
+def test_a_silent_meter_makes_the_box_fault_and_the_reading_says_so(rig):
+    box, driver, clock = rig
+    driver.set_setpoint(10)
+    run_for(clock, 3.0)
+    driver.meter.stop()
+    assert wait_until(lambda: box.model.fault, timeout_s=10 / TIME_SCALE + 2)
+    assert wait_until(lambda: driver.reading() is not None and driver.reading().fault is not None, timeout_s=2)
+    assert "error 22" in driver.reading().fault
+
+
+def test_the_wider_pro380_map_agrees_with_the_currents(ptys):
+    from pymodbus.client import ModbusSerialClient
+
+    from appliance.chargers.vestel_meter import pro380
+
+    driver = MeterCharger(ptys["meter_app"], parity="N", log_port=ptys["log_app"], dip_limit_a=LIMIT_A)
+    driver.start()
+    client = ModbusSerialClient(ptys["meter_box"], baudrate=9600, parity="N", timeout=1, retries=0)
+    try:
+        assert client.connect()
+
+        def floats(address, count):
+            words = client.read_holding_registers(address, count=2 * count, device_id=1).registers
+            return [pro380.words_float(words[i], words[i + 1]) for i in range(0, len(words), 2)]
+
+        volts, currents = floats(pro380.VOLTAGE_L1, 3), floats(pro380.CURRENT_L1, 3)
+        frequency, power_kw = floats(pro380.FREQUENCY, 1)[0], floats(pro380.POWER_TOTAL_KW, 1)[0]
+        energy_kwh = floats(pro380.ENERGY_TOTAL_KWH, 1)[0]
+        assert client.read_holding_registers(0x7000, count=2, device_id=1).isError()
+    finally:
+        client.close()
+        driver.stop()
+    assert currents == [LIMIT_A + 4.0] * 3          # no decision yet: the pause posture
+    assert volts == [230.0] * 3 and frequency == 50.0 and energy_kwh == 0.0
+    assert power_kw == pytest.approx(sum(v * i for v, i in zip(volts, currents)) / 1000, rel=1e-5)
+
+
+def test_listen_hears_the_polls_of_a_basic_box(ptys):
+    box = SimulatedBasicWallbox(ptys["meter_box"], ptys["log_box"], time_scale=TIME_SCALE)
+    with box:
+        verdict = listen_on_bus(ptys["meter_app"], parity="N", seconds=0.5)
+    assert verdict.kind == "meter" and verdict.polls_heard >= 5
+    assert verdict.sentence.startswith("PRO380 polls from a wallbox (Power Optimizer on): use meter emulation")
+
+
+def test_listen_finds_an_ems_box_by_asking(ptys):
+    sim = SimulatedWallbox()
+    sim.serve_rtu(ptys["meter_box"], baudrate=9600, parity="N")
+    try:
+        verdict = listen_on_bus(ptys["meter_app"], parity="N", seconds=0.3)
+    finally:
+        sim.stop()
+    assert verdict.kind == "ems" and verdict.sentence.startswith("EMS map answers: use kind ems")
+    assert verdict.details["brand"] == "Vestel"
+
+
+def test_listen_on_a_silent_bus_names_the_fixes(ptys):
+    verdict = listen_on_bus(ptys["meter_app"], parity="N", seconds=0.2)
+    assert verdict.kind is None
+    assert "check A/B" in verdict.sentence and "DIP switches" in verdict.sentence and "baud" in verdict.sentence
