@@ -17,6 +17,7 @@ import pytest
 from appliance.chargers.base import Charger, PhaseSwitcher
 from appliance.chargers.vestel_meter import MeterCharger
 from appliance.chargers.vestel_meter.listen import listen_on_bus
+from appliance.chargers.vestel_meter.grant import evaluations_to_shed
 from appliance.sim.basic_wallbox import EVALUATION_S, ScaledClock, SimulatedBasicWallbox
 from appliance.sim.wallbox import SimulatedWallbox
 from waiting import wait_until
@@ -93,6 +94,17 @@ def test_staircase_settles_within_one_amp_in_30_s_without_a_cut(rig):
         exact = "-" if exact_s is None else f"{exact_s:.0f}"
         print(f"  {started + step_s:6.0f}  {setpoint:10d}  {settled_s:18.0f}  {exact:>13}  {grant_a:7d}  {reported_a:10.2f}")
     assert [e for e in box.events if e.kind == "start"] and not [e for e in box.events if e.kind == "cut"]
+    # The grant is over the setpoint for no longer than the evaluations it takes to shed (plus feedback).
+    starts = [(r[0], r[1]) for r in rows]
+    over_since = None
+    for sample in box.samples:
+        setpoint = [sp for at, sp in starts if at <= sample.at_s][-1] if sample.at_s >= starts[0][0] else 0
+        if sample.grant_a > setpoint:
+            if over_since is None:
+                over_since, over_by = sample.at_s, sample.grant_a - setpoint
+            assert sample.at_s - over_since <= evaluations_to_shed(over_by, setpoint) * EVALUATION_S[1] + 3.0, (sample, setpoint)
+        else:
+            over_since = None
     assert driver.health().holding and driver.health().problem is None
     reading = driver.reading()
     assert reading.car_connected and reading.charging and reading.offered_a == 16 - 1 <= reading.offered_a
@@ -102,7 +114,7 @@ def test_staircase_settles_within_one_amp_in_30_s_without_a_cut(rig):
 def test_the_meter_answers_in_the_pause_posture_before_the_first_decision(rig):
     box, driver, clock = rig
     run_for(clock, 12.0)
-    assert box.answers_received >= 8 and not box.model.fault
+    assert box.answers_received >= 5 and box.answers_received >= box.polls_sent - 1 and not box.model.fault
     assert driver.meter.last_reported_a == LIMIT_A + 4
     assert not box.model.session
     assert "first decision" in driver.health().problem
@@ -112,10 +124,11 @@ def test_a_stalled_control_loop_does_not_stop_the_meter(rig):
     box, driver, clock = rig
     driver.set_setpoint(10)
     run_for(clock, 3.0)
-    answered = box.answers_received
+    answered, polled = box.answers_received, box.polls_sent
     run_for(clock, 20.0)                   # no set_setpoint for 20 s
-    assert box.answers_received - answered >= 17
-    assert not box.model.fault
+    polls = box.polls_sent - polled
+    assert polls >= 10 and box.answers_received - answered >= polls - 1
+    assert not box.model.fault and box.model.session
 
 
 def test_log_silence_pauses_within_15_s(rig):
@@ -172,7 +185,7 @@ def test_listen_hears_the_polls_of_a_basic_box(ptys):
     box = SimulatedBasicWallbox(ptys["meter_box"], ptys["log_box"], time_scale=TIME_SCALE)
     with box:
         verdict = listen_on_bus(ptys["meter_app"], parity="N", seconds=0.5)
-    assert verdict.kind == "meter" and verdict.polls_heard >= 5
+    assert verdict.kind == "meter" and verdict.polls_heard >= 2
     assert verdict.sentence.startswith("PRO380 polls from a wallbox (Power Optimizer on): use meter emulation")
 
 

@@ -12,12 +12,17 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appliance.chargers.vestel_meter.grant import GrantInputs, reported_current_a
+from appliance.chargers.vestel_meter.grant import GrantInputs, evaluations_to_shed, reported_current_a
 from appliance.sim.basic_wallbox import EVALUATION_S, POLL_PERIOD_S, BasicBoxModel
 
 
 def report(wanted, grant, draw=10.0, limit=16):
     return reported_current_a(GrantInputs(limit_a=limit, wanted_a=wanted, grant_a=grant, car_draw_a=draw))
+
+
+def test_evaluations_to_shed():
+    assert [evaluations_to_shed(over, 12) for over in (1, 2, 3, 4, 5)] == [1, 1, 2, 2, 3]
+    assert evaluations_to_shed(2, 6) == 2 and evaluations_to_shed(4, 6) == 3 and evaluations_to_shed(1, 7) == 1
 
 
 def test_the_rules():
@@ -79,9 +84,10 @@ def test_staircase_settles_within_30_s_without_a_cut_for_any_box(seed):
 
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 10_000), setpoints=st.lists(st.integers(6, 16), min_size=2, max_size=6))
-def test_grant_over_the_setpoint_lasts_at_most_one_evaluation_per_2_a_of_drop(seed, setpoints):
+def test_grant_over_the_setpoint_lasts_only_the_evaluations_it_takes_to_shed(seed, setpoints):
     """A basic box sheds at most 2 A an evaluation without a cut: a drop of up to 2 A is done in one
-    evaluation period, a larger one in one period for every 2 A (plus a poll and a LOG burst)."""
+    evaluation period, a larger one in one period for every 2 A, and the last step into 6 A in 1 A
+    steps (plus a poll and a LOG burst)."""
     step_s = 60.0
     rows, events = run_loop([16] + setpoints, step_s, seed)
     assert not [e for e in events if e.kind == "cut"]
@@ -91,7 +97,7 @@ def test_grant_over_the_setpoint_lasts_at_most_one_evaluation_per_2_a_of_drop(se
         if grant > setpoint:
             if over_since is None:
                 over_since, over_by = t, grant - setpoint
-            evaluations = math.ceil(over_by / 2)
+            evaluations = evaluations_to_shed(over_by, setpoint)
             assert t - over_since <= evaluations * EVALUATION_S[1] + feedback_s, (t, setpoint, grant)
         else:
             over_since = None

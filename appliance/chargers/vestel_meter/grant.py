@@ -79,3 +79,13 @@ def _shed_a(grant_a: int, wanted_a: int, min_current_a: int) -> int:
     if shed >= 2 and grant_a - shed <= min_current_a:
         shed = 1
     return max(shed, 1) if grant_a - 1 >= min_current_a else 0
+
+
+def evaluations_to_shed(over_a: int, wanted_a: int, min_current_a: int = MIN_CURRENT_A) -> int:
+    """How many of the box's evaluations a grant `over_a` above `wanted_a` takes to come down:
+    2 A an evaluation, but only 1 A at a time for the steps that land at or below the 6 A floor + 1."""
+    evaluations, grant = 0, wanted_a + over_a
+    while grant > wanted_a:
+        grant -= _shed_a(grant, wanted_a, min_current_a) or 1
+        evaluations += 1
+    return evaluations
