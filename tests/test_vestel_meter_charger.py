@@ -75,6 +75,20 @@ def test_the_driver_is_a_charger_and_never_switches_phases():
         MeterCharger("/dev/null", dip_limit_a=17)
 
 
+def test_from_settings_takes_the_wallbox_keys():
+    from appliance.config import DIP_LIMITS_A, parse_settings
+    from appliance.chargers.vestel_meter import DIP_LIMITS_A as DRIVER_DIP_LIMITS_A
+
+    settings = parse_settings({"fronius": {"ftp_password": "secret12"},
+                               "wallbox": {"kind": "meter", "dip_limit_a": 20, "serial_port": "/dev/ttyUSB1",
+                                           "log_port": "/dev/ttyS0", "parity": "N", "min_current_a": 7}})
+    driver = MeterCharger.from_settings(settings)
+    assert driver.dip_limit_a == 20 and driver.min_current_a == 7
+    assert driver.identity().description == ("Vestel EVC04 (basic) by meter emulation: PRO380 on /dev/ttyUSB1 "
+                                             "9600 8N1, LOG on /dev/ttyS0 9600 8N1, DIP limit 20 A")
+    assert tuple(DIP_LIMITS_A) == DRIVER_DIP_LIMITS_A
+
+
 def test_staircase_settles_within_one_amp_in_30_s_without_a_cut(rig):
     box, driver, clock = rig
     step_s, rows = 36.0, []
