@@ -206,6 +206,35 @@ class BasicBoxModel:
         return lines
 
 
+class BasicBoxPlant:
+    """Meter emulation and the box model as one second-by-second plant for `wallbox simulate`.
+
+    The setpoint goes in; out comes the car's current after grant tracking, the box's grant law,
+    the contactor lag and the ramp: what a basic box delivers, with no ports and no threads.
+    """
+
+    def __init__(self, limit_a: int = 16, seed: int = 1, car_max_a: float = 16.0, min_current_a: int = MIN_OFFER_A):
+        from appliance.chargers.vestel_meter.grant import GrantInputs, reported_current_a
+
+        self._inputs, self._report = GrantInputs, reported_current_a
+        self.model = BasicBoxModel(limit_a=limit_a, seed=seed, car_max_a=car_max_a)
+        self.model.plugged = False
+        self.min_current_a = min_current_a
+
+    def step(self, now_s: float, setpoint_a: int, plugged: bool) -> float:
+        """One poll (about a second): returns the car's current in A after it."""
+        m = self.model
+        if plugged != m.plugged:
+            m.plugged = plugged
+            if not plugged:
+                m._cut(now_s, "car unplugged")
+        grant = m.grant_a if m.session else None   # what the LOG said at the last burst
+        r = self._report(self._inputs(m.limit_a, setpoint_a, grant, m.draw_a), self.min_current_a)
+        m.meter_answer(now_s, (r, r, r))
+        m.step(now_s)
+        return m.draw_a
+
+
 class SimulatedBasicWallbox:
     """The box on two serial ports: RTU master on the meter bus, LOG console on the other."""
 
