@@ -21,7 +21,9 @@ from .reading import SessionEnergy, car_connected, implausible, reading_from_log
 log = logging.getLogger("appliance.vestel_meter")
 
 DIP_LIMITS_A = (16, 20, 25, 32, 40, 63, 80)
-LOG_STALE_AFTER_S = 15.0
+# The box must get the pause posture within 15 s of LOG silence: the last burst may be a second
+# old when the wire goes quiet and the posture reaches the box at its next poll (another second).
+LOG_STALE_AFTER_S = 13.0
 POLLS_MISSING_AFTER_S = 5.0   # the box polls every ~1 s
 
 
