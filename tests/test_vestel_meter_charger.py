@@ -7,9 +7,7 @@ The box and the driver share one clock that runs TIME_SCALE times faster than th
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import time
 
 import pytest
@@ -18,7 +16,7 @@ from appliance.chargers.base import Charger, PhaseSwitcher
 from appliance.chargers.vestel_meter import MeterCharger
 from appliance.chargers.vestel_meter.listen import listen_on_bus
 from appliance.chargers.vestel_meter.grant import evaluations_to_shed
-from appliance.sim.basic_wallbox import EVALUATION_S, ScaledClock, SimulatedBasicWallbox
+from appliance.sim.basic_wallbox import EVALUATION_S, ScaledClock, SimulatedBasicWallbox, basic_box_on_ptys, socat_pair
 from appliance.sim.wallbox import SimulatedWallbox
 from waiting import wait_until
 
@@ -26,26 +24,12 @@ TIME_SCALE = 40.0
 LIMIT_A = 16
 
 
-def _socat_pair(tmp_path, a: str, b: str):
-    socat = shutil.which("socat")
-    if socat is None:
-        pytest.skip("socat is not installed: these tests need pseudo-terminal pairs (apt-get install socat)")
-    box, app = tmp_path / a, tmp_path / b
-    proc = subprocess.Popen([socat, f"pty,raw,echo=0,link={box}", f"pty,raw,echo=0,link={app}"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    if not wait_until(lambda: box.exists() and app.exists(), timeout_s=5):
-        proc.kill()
-        pytest.fail(f"socat did not create the pseudo-terminals: {proc.communicate(timeout=2)[1].decode()}")
-    return proc, os.fspath(box), os.fspath(app)
-
-
 @pytest.fixture
 def ptys(tmp_path):
-    pairs = [_socat_pair(tmp_path, "meter-box", "meter-app"), _socat_pair(tmp_path, "log-box", "log-app")]
-    yield {"meter_box": pairs[0][1], "meter_app": pairs[0][2], "log_box": pairs[1][1], "log_app": pairs[1][2]}
-    for proc, _, _ in pairs:
-        proc.terminate()
-        proc.wait(timeout=3)
+    if shutil.which("socat") is None:
+        pytest.skip("socat is not installed: these tests need pseudo-terminal pairs (apt-get install socat)")
+    with socat_pair(tmp_path, "meter") as meter, socat_pair(tmp_path, "log") as log:
+        yield {"meter_box": meter[0], "meter_app": meter[1], "log_box": log[0], "log_app": log[1]}
 
 
 @pytest.fixture
@@ -254,10 +238,11 @@ def test_the_wider_pro380_map_agrees_with_the_currents(ptys):
     assert power_kw == pytest.approx(sum(v * i for v, i in zip(volts, currents)) / 1000, rel=1e-5)
 
 
-def test_listen_hears_the_polls_of_a_basic_box(ptys):
-    box = SimulatedBasicWallbox(ptys["meter_box"], ptys["log_box"], time_scale=TIME_SCALE)
-    with box:
-        verdict = listen_on_bus(ptys["meter_app"], parity="N", seconds=0.5)
+def test_listen_hears_the_polls_of_a_basic_box(tmp_path):
+    if shutil.which("socat") is None:
+        pytest.skip("socat is not installed (apt-get install socat)")
+    with basic_box_on_ptys(tmp_path, time_scale=TIME_SCALE) as (box, meter_port, _log_port):
+        verdict = listen_on_bus(meter_port, parity="N", seconds=0.5)
     assert verdict.kind == "meter" and verdict.polls_heard >= 2
     assert verdict.sentence.startswith("PRO380 polls from a wallbox (Power Optimizer on): use meter emulation")
 

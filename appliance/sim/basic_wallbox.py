@@ -19,11 +19,16 @@ Randomness is seeded; `time_scale` runs the box faster than real time for tests.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import random
+import shutil
+import subprocess
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from appliance.chargers.vestel_meter import pro380
 
@@ -359,3 +364,34 @@ class SimulatedBasicWallbox:
             port.write(piece.encode("ascii"))
             time.sleep(0.0005)
         self.bursts_sent += 1
+
+
+@contextlib.contextmanager
+def socat_pair(directory: str | Path, name: str):
+    """Two connected pseudo-terminals: yields (box side, appliance side). Needs socat."""
+    socat = shutil.which("socat")
+    if socat is None:
+        raise RuntimeError("socat is not installed: the simulated basic box needs it (apt-get install socat).")
+    box, app = Path(directory) / f"{name}-box", Path(directory) / f"{name}-app"
+    proc = subprocess.Popen([socat, f"pty,raw,echo=0,link={box}", f"pty,raw,echo=0,link={app}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 5
+        while not (box.exists() and app.exists()):
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"socat did not create the pseudo-terminals {box} and {app}.")
+            time.sleep(0.01)
+        yield os.fspath(box), os.fspath(app)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=3)
+
+
+@contextlib.contextmanager
+def basic_box_on_ptys(directory: str | Path, **box_options):
+    """The simulated basic box on two pseudo-terminal pairs, running: yields (box, meter_port, log_port),
+    the ports the appliance opens (`wallbox demo`: MeterCharger(meter_port, parity="N", log_port=log_port))."""
+    with socat_pair(directory, "meter") as meter, socat_pair(directory, "log") as log:
+        box = SimulatedBasicWallbox(meter[0], log[0], **box_options)
+        with box:
+            yield box, meter[1], log[1]
