@@ -56,16 +56,19 @@ def test_report_is_never_a_cut_unless_pausing_and_never_sheds_into_the_floor(lim
 
 
 def run_loop(setpoints, step_s, seed, limit=16):
-    """(time, setpoint, grant, reported) at every poll, and the box's events."""
+    """(time, setpoint, grant, reported) at every poll, and the box's events. The driver knows the
+    grant and the car's draw from the LOG burst before the poll, as over the wires."""
     box = BasicBoxModel(limit_a=limit, seed=seed)
     rows, t = [], 0.0
+    seen_grant, seen_draw = None, 0.0      # what the LOG told, one poll late
     for setpoint in setpoints:
         ends = t + step_s
         while t < ends:
-            r = reported_current_a(GrantInputs(limit, setpoint, box.grant_a if box.session else None, box.draw_a))
+            r = reported_current_a(GrantInputs(limit, setpoint, seen_grant, seen_draw))
             box.meter_answer(t, (r, r, r))
             box.step(t)
             rows.append((t, setpoint, box.grant_a, r))
+            seen_grant, seen_draw = (box.grant_a if box.session else None), box.draw_a
             t += POLL_PERIOD_S
     return rows, box.events
 
@@ -89,7 +92,7 @@ def test_grant_over_the_setpoint_lasts_only_the_evaluations_it_takes_to_shed(see
     evaluation period, a larger one in one period for every 2 A, and the last step into 6 A in 1 A
     steps (plus a poll and a LOG burst)."""
     step_s = 60.0
-    rows, events = run_loop([16] + setpoints, step_s, seed)
+    rows, events = run_loop(setpoints, step_s, seed)
     assert not [e for e in events if e.kind == "cut"]
     feedback_s = 2 * POLL_PERIOD_S
     over_since = None
