@@ -178,7 +178,8 @@ def test_a_stalled_control_loop_does_not_stop_the_meter(rig):
     driver.set_setpoint(10)
     run_for(clock, 3.0)
     answered, polled = box.answers_received, box.polls_sent
-    run_for(clock, 20.0)                   # no set_setpoint for 20 s
+    with driver._lock:                     # the control side stalls for 20 s, even mid-call
+        run_for(clock, 20.0)
     polls = box.polls_sent - polled
     assert polls >= 10 and box.answers_received - answered >= polls - 1
     assert not box.model.fault and box.model.session
