@@ -175,6 +175,9 @@ class HistoryStore:
                 return [minutes[k] for k in sorted(minutes)]
         return read_day(self.path_for(day))
 
+    def today(self) -> date:
+        return self._local(self.clock()).date()
+
     def days(self) -> list[date]:
         """The days the card holds, oldest first (today included once it is written)."""
         found = set()
