@@ -79,12 +79,33 @@ def samples() -> dict[str, Snapshot]:
         "off": _BASE.replace(mode="off", waiting_for="off", pv_w=6100.0, pv_age_s=2.0),
         "no_car": _BASE.replace(mode="pv", car_connected=False, pv_w=3400.0, pv_age_s=2.0, grid_w=-2800.0),
         "no_car_no_pv_data": _BASE.replace(car_connected=False, pv_w=None, pv_age_s=None, inverter_stale=True),
-        "wallbox_offline": _BASE.replace(wallbox_offline=True, car_connected=None, pv_w=3400.0, pv_age_s=2.0),
+        "wallbox_offline": _BASE.replace(wallbox_offline=True, car_connected=None, pv_w=3400.0, pv_age_s=2.0,
+                                         link_kind="rtu"),
+        "wallbox_offline_tcp": _BASE.replace(wallbox_offline=True, car_connected=None, pv_w=3400.0, pv_age_s=2.0,
+                                             link_kind="tcp"),
+        # The longest message the settings check gives today, as the service shows it.
         "settings_invalid": _BASE.replace(
             starting=True,
-            settings_error="fronius.ftp_password is empty: set the password the inverter's "
-            "Push Service uses in /etc/wallbox/wallbox.toml.",
+            settings_error="wallbox.toml: fronius.ftp_password = '': required: choose a password and enter "
+            "the same one in the inverter's Push Service (Settings -> Push Service -> FTP)",
         ),
+        "settings_invalid_short": _BASE.replace(
+            starting=True, settings_error="wallbox.toml: grid.allowance_w = -5: must be from 0 to 100000 W",
+        ),
+        "charging_battery_dimmed": _BASE.replace(
+            mode="minpv", charging=True, setpoint_a=6, current_a=6.0, car_power_w=4140.0, dimmed=True,
+            pv_w=3800.0, pv_age_s=2.0, grid_w=340.0, budget_w=4200.0, battery_w=-600.0, soc_pct=62.0,
+        ),
+        "charging_big_grid": _BASE.replace(
+            charging=True, setpoint_a=32, current_a=31.8, car_power_w=21950.0,
+            pv_w=10240.0, pv_age_s=2.0, grid_w=10730.0, budget_w=22000.0, battery_w=2300.0, soc_pct=35.0,
+        ),
+        "waiting_sun_battery": _BASE.replace(
+            mode="pv", waiting_for="sun", pv_w=2300.0, pv_age_s=3.0, grid_w=-150.0,
+            surplus_w=1900.0, start_needs_w=4140.0, budget_w=0.0, battery_w=1750.0, soc_pct=48.0,
+        ),
+        "off_battery": _BASE.replace(mode="off", waiting_for="off", pv_w=6100.0, pv_age_s=2.0,
+                                     battery_w=0.0, soc_pct=100.0),
     }
 
 
