@@ -205,3 +205,20 @@ def test_a_failing_status_does_not_take_the_page_down(tmp_path):
     with server:
         status, _, state = call(server, "GET", "/api/state")
     assert status == 200 and state["state"] == "starting"
+
+
+def test_the_front_panel_picture_is_served_when_the_runtime_gives_a_snapshot(service, tmp_path):
+    import io
+
+    from PIL import Image
+
+    from display.samples import samples
+
+    with make_server(service, tmp_path, get_snapshot=lambda: samples()["charging_fast_sun"]) as server:
+        status, response, body = call(server, "GET", "/screen.png")
+    assert status == 200 and response.getheader("Content-Type") == "image/png"
+    with Image.open(io.BytesIO(body)) as picture:
+        assert picture.size == (320, 256)
+        assert picture.convert("RGB").getpixel((4, 4)) == (0, 210, 80)  # the green CHARGING header
+    with make_server(service, tmp_path) as server:
+        assert call(server, "GET", "/screen.png")[0] == 404

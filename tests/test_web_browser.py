@@ -11,6 +11,8 @@ import pytest
 
 from appliance.config import FroniusSettings, Settings
 from appliance.loglines import LogRing
+from display.samples import samples
+from display.snapshot import Snapshot
 from appliance.web import WebServer
 from waiting import wait_until
 from web_standin import SESSIONS_CSV, StandInService, filled_history
@@ -51,9 +53,20 @@ def start_page(tmp_path, password: str) -> tuple[WebServer, StandInService]:
     server = WebServer(get_status=service.status, command=service.command, sessions_csv=csv_path,
                        history=filled_history(tmp_path / "history"), log_lines=ring, password=password,
                        settings=Settings(fronius=FroniusSettings(ftp_password="push-secret")),
+                       get_snapshot=lambda: panel_snapshot(service.status()),
                        host="127.0.0.1", port=0, stale_after_s=60, poll_interval_s=0.02)
     server.start()
     return server, service
+
+
+def panel_snapshot(status: dict) -> Snapshot:
+    """What the runtime would hand the screen for this status (enough for the picture)."""
+    base = samples()["charging_fast_sun"]
+    paused = status["paused"]
+    return base.replace(mode=status["mode"], charging=not paused, car_power_w=status["car_w"],
+                        setpoint_a=status["setpoint_a"], current_a=status["setpoint_a"] - 0.2 if not paused else 0.0,
+                        pv_w=status["pv_w"], grid_w=status["grid_w"], budget_w=status["budget_w"],
+                        waiting_for="paused" if paused else None)
 
 
 def text(driver, element_id: str) -> str:
@@ -67,13 +80,17 @@ def test_the_page_shows_state_chart_sessions_and_changes_with_the_password(brows
         assert wait_until(lambda: text(browser, "state-word") == "CHARGING", 5)
         assert text(browser, "car-kw") == "11.0" and text(browser, "pv") == "5.6 kW"
         assert text(browser, "grid") == "+0.3 kW import"
+        assert wait_until(lambda: browser.execute_script("return document.getElementById('screen').naturalWidth")
+                          == 320, 5)
         assert wait_until(lambda: len(browser.find_elements(By.CSS_SELECTOR, "#chart polyline")) >= 4, 5)
         assert browser.find_element(By.CSS_SELECTOR, "#chart polyline.series-pv").get_attribute("points").count(",") > 400
         rows = browser.find_elements(By.CSS_SELECTOR, "#sessions tbody tr")
         assert len(rows) == 3 and "41.2" in rows[0].text
         assert "2026-11" in text(browser, "months") and "Open session: 5.23 kWh" in text(browser, "open-session")
         assert "Charging at 16 A" in text(browser, "log")
+        browser.find_element(By.CSS_SELECTOR, "#settings-box summary").click()
         assert "ftp_password\n\"(set)\"" in text(browser, "settings") and "push-secret" not in browser.page_source
+        browser.find_element(By.CSS_SELECTOR, "#settings-box summary").click()
 
         # Before the login no control is offered; the login form is.
         assert not browser.find_element(By.ID, "controls").is_displayed()
@@ -127,13 +144,17 @@ def save_screenshots(browser) -> None:
     out = os.environ.get("WALLBOX_SCREENSHOTS")
     if not out:
         return
+    from PIL import Image
+
     Path(out).mkdir(parents=True, exist_ok=True)
     for name, width in (("web-phone", 390), ("web-desktop", 1200)):
-        browser.set_window_size(width, 900)
-        height = browser.execute_script("return document.documentElement.scrollHeight")
-        browser.set_window_size(width, min(height + 140, 4000))
+        browser.set_window_size(width, 3000)
         wait_until(lambda: abs(browser.execute_script(
             "return document.querySelector('#chart svg').viewBox.baseVal.width") -
             browser.execute_script("return document.getElementById('chart').clientWidth")) < 2, 2)
-        browser.save_screenshot(str(Path(out) / f"{name}.png"))
+        bottom = browser.execute_script("return Math.ceil(document.querySelector('main').getBoundingClientRect().bottom)")
+        path = Path(out) / f"{name}.png"
+        browser.save_screenshot(str(path))
+        with Image.open(path) as shot:
+            shot.crop((0, 0, shot.width, min(shot.height, bottom + 8))).save(path)
     browser.set_window_size(1200, 1000)

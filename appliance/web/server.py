@@ -80,7 +80,7 @@ class WebServer:
 
     def __init__(self, *, get_status: Callable[[], dict], command: Callable[..., dict],
                  settings: Any = None, sessions_csv: Path | str | None = None, history: Any = None,
-                 log_lines: Any = None, password: str = "", stale_after_s: float | None = None,
+                 log_lines: Any = None, password: str = "", get_snapshot: Callable[[], Any] | None = None, stale_after_s: float | None = None,
                  host: str = "0.0.0.0", port: int = 8080, clock: Callable[[], float] = time.monotonic,
                  poll_interval_s: float = 0.5):
         self.get_status = get_status
@@ -90,6 +90,7 @@ class WebServer:
         self.history = history
         self.log_lines = log_lines
         self.stale_after_s = stale_after_s
+        self.get_snapshot = get_snapshot
         self.auth = Auth(password, clock=clock)
         self.host, self._port = host, port
         self.poll_interval_s = poll_interval_s  # how soon stop() is noticed; idle cost is nil
@@ -142,6 +143,26 @@ class WebServer:
         except Exception:  # the page shows "starting" rather than failing with the service
             log.exception("The web page could not read the service's status.")
             return {}
+
+    def screen_png(self) -> bytes | None:
+        """The front panel's picture now, twice its size, or None without a snapshot source."""
+        if self.get_snapshot is None:
+            return None
+        import io
+
+        from PIL import Image
+
+        from display.screens import render
+
+        try:
+            picture = render(self.get_snapshot())
+        except Exception:
+            log.exception("The web page could not draw the screen's picture.")
+            return None
+        picture = picture.resize((picture.width * 2, picture.height * 2), Image.Resampling.NEAREST)
+        out = io.BytesIO()
+        picture.save(out, format="PNG", compress_level=1)
+        return out.getvalue()
 
     def api_get(self, path: str, query: dict[str, list[str]], token: str | None) -> tuple[int, Any]:
         if path == "/api/state":
@@ -221,6 +242,13 @@ class _Handler(BaseHTTPRequestHandler):
         if parts.path in STATIC_FILES:
             name, content_type = STATIC_FILES[parts.path]
             self._send(200, (STATIC_DIR / name).read_bytes(), content_type)
+            return
+        if parts.path == "/screen.png":
+            picture = self.server.app.screen_png()
+            if picture is None:
+                self._json(404, {"ok": False, "error": "No screen picture here."})
+            else:
+                self._send(200, picture, "image/png")
             return
         status, data = self.server.app.api_get(parts.path, parse_qs(parts.query), self._token())
         self._json(status, data)

@@ -81,7 +81,19 @@ function renderState(s) {
   }
 }
 
+let screenShown = true;
+
+function refreshScreen() {
+  // The panel's own picture, as in the distribution board; hidden where the appliance has none.
+  if (!screenShown) return;
+  const picture = new Image();
+  picture.onload = () => { const screen = $("screen"); screen.src = picture.src; screen.hidden = false; };
+  picture.onerror = () => { screenShown = false; $("screen").hidden = true; };
+  picture.src = "/screen.png?t=" + Date.now();
+}
+
 async function refreshState() {
+  refreshScreen();
   try { renderState(await getJson("/api/state")); } catch (e) { setText("detail", "The appliance does not answer."); }
 }
 
