@@ -240,3 +240,21 @@ def test_username_and_password_are_used_and_a_refusal_is_logged_clearly(tmp_path
     finally:
         process.terminate()
         process.wait(5)
+
+
+def test_tls_to_a_broker_with_its_own_certificate(tmp_path):
+    openssl = shutil.which("openssl")
+    if not openssl:
+        pytest.skip("needs openssl to make a test certificate")
+    cert, key = tmp_path / "broker.crt", tmp_path / "broker.key"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    process, port = start_broker(tmp_path, f"allow_anonymous true\ncafile {cert}\ncertfile {cert}\nkeyfile {key}\n")
+    try:
+        bridge = make_bridge(port, StandInService(), tls=True, tls_ca_file=str(cert))
+        assert bridge.connected.is_set()
+        bridge.stop()
+    finally:
+        process.terminate()
+        process.wait(5)
