@@ -34,6 +34,10 @@ _BASE = Snapshot(
 
 def samples() -> dict[str, Snapshot]:
     """One snapshot per screen and notable variant, keyed by a file-name-friendly name."""
+    return {**_screen_samples(), **_problem_and_battery_samples()}
+
+
+def _screen_samples() -> dict[str, Snapshot]:
     return {
         "starting": _BASE.replace(starting=True, car_connected=None),
         "starting_no_network": _BASE.replace(starting=True, car_connected=None, ip_address=None),
@@ -79,6 +83,11 @@ def samples() -> dict[str, Snapshot]:
         "off": _BASE.replace(mode="off", waiting_for="off", pv_w=6100.0, pv_age_s=2.0),
         "no_car": _BASE.replace(mode="pv", car_connected=False, pv_w=3400.0, pv_age_s=2.0, grid_w=-2800.0),
         "no_car_no_pv_data": _BASE.replace(car_connected=False, pv_w=None, pv_age_s=None, inverter_stale=True),
+    }
+
+
+def _problem_and_battery_samples() -> dict[str, Snapshot]:
+    return {
         "wallbox_offline": _BASE.replace(wallbox_offline=True, car_connected=None, pv_w=3400.0, pv_age_s=2.0,
                                          link_kind="rtu"),
         "wallbox_offline_tcp": _BASE.replace(wallbox_offline=True, car_connected=None, pv_w=3400.0, pv_age_s=2.0,

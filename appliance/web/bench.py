@@ -28,12 +28,14 @@ def rss_mb() -> float:
 
 
 def main() -> int:
-    import appliance.service  # noqa: F401  (what the service loads anyway)
+    import importlib
+
+    importlib.import_module("appliance.service")  # what the service loads anyway
 
     before = rss_mb()
     from appliance.history import HistoryStore
     from appliance.loglines import LogRing
-    from appliance.mqtt import MqttBridge  # noqa: F401  (paho, loaded when MQTT is on)
+    importlib.import_module("appliance.mqtt")  # paho, loaded when MQTT is on
     from appliance.web import WebServer
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -12,7 +12,6 @@ import logging
 import threading
 import time
 from datetime import date
-from http import HTTPStatus
 from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
