@@ -48,6 +48,12 @@ class MqttSettings:
     min_interval_s: float = 10.0
     tls_ca_file: str | None = None  # None: the system's certificate authorities
 
+    @classmethod
+    def from_section(cls, section: Any) -> "MqttSettings":
+        """From the settings' [mqtt] section (any object with these attribute names)."""
+        names = ("host", "port", "username", "password", "tls", "topic_prefix", "discovery_prefix", "client_id")
+        return cls(**{name: getattr(section, name) for name in names if hasattr(section, name)})
+
 
 def _on_off(value: Any) -> str | None:
     return None if value is None else ("ON" if value else "OFF")
@@ -117,6 +123,8 @@ class MqttBridge:
         self.clock = clock
         self.prefix = settings.topic_prefix.strip("/")
         self.connected = threading.Event()
+        self.listening = threading.Event()  # the broker has confirmed the command subscriptions
+        self._subscribe_mid: int | None = None
         self._published: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -139,6 +147,7 @@ class MqttBridge:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         return client
 
     def topic(self, key: str) -> str:
@@ -177,15 +186,23 @@ class MqttBridge:
                  self.settings.host, self.settings.discovery_prefix)
         client.publish(self.topic("availability"), "online", qos=1, retain=True)
         self.announce()
-        for key in ("mode/set", "paused/set", "command"):
-            client.subscribe(self.topic(key), qos=1)
+        _, self._subscribe_mid = client.subscribe([(self.topic(key), 1) for key in ("mode/set", "paused/set", "command")])
         with self._lock:
             self._published.clear()  # the broker may have lost retained values: send everything again
         self.connected.set()
         self.tick()
 
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        if mid == self._subscribe_mid:
+            if any(code.is_failure for code in reason_codes):
+                log.error("MQTT: the broker refuses the command topics under %s/: allow the user to "
+                          "subscribe to them in the broker's access list.", self.prefix)
+            else:
+                self.listening.set()
+
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self.connected.clear()
+        self.listening.clear()
         if not self._stop.is_set():
             log.warning("MQTT: lost the broker %s (%s); reconnecting with growing pauses up to 2 min.",
                         self.settings.host, reason_code)

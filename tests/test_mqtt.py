@@ -69,10 +69,13 @@ class Listener:
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"listener-{id(self)}")
         if auth:
             self.client.username_pw_set(auth["username"], auth["password"])
+        subscribed = threading.Event()
         self.client.on_message = self._message
         self.client.on_connect = lambda c, *a: c.subscribe(topics, qos=1)
+        self.client.on_subscribe = lambda *a: subscribed.set()
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
+        assert subscribed.wait(5), "the test's listener could not subscribe"
 
     def _message(self, client, userdata, message) -> None:
         with self.lock:
@@ -105,7 +108,7 @@ def make_bridge(port: int, service: StandInService, clock=None, **settings) -> M
                         get_status=service.status, command=service.command, stale_after_s=60, version="0.1.0",
                         clock=clock or Clock())
     bridge.start()
-    assert wait_until(bridge.connected.is_set, 5)
+    assert bridge.listening.wait(5)  # connected and subscribed to its command topics
     return bridge
 
 
@@ -258,3 +261,17 @@ def test_tls_to_a_broker_with_its_own_certificate(tmp_path):
     finally:
         process.terminate()
         process.wait(5)
+
+
+def test_settings_come_from_the_mqtt_section_by_name():
+    from types import SimpleNamespace
+
+    section = SimpleNamespace(host="broker.lan", port=8883, username="u", password="p", tls=True,
+                              topic_prefix="garage/wallbox", discovery_prefix="ha", client_id="wb1")
+    settings = MqttSettings.from_section(section)
+    assert (settings.host, settings.port, settings.tls, settings.topic_prefix, settings.client_id) == \
+        ("broker.lan", 8883, True, "garage/wallbox", "wb1")
+    bridge = MqttBridge(settings, get_status=dict, command=lambda name, **a: {"ok": True})
+    topics = bridge.discovery({"mode": "fast"})
+    assert all(t.startswith("ha/") and t.endswith("/wb1/" + t.split("/")[-2] + "/config") for t in topics)
+    assert next(iter(topics.values()))["availability_topic"] == "garage/wallbox/availability"
