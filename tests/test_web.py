@@ -166,12 +166,16 @@ def test_oversized_foreign_and_malformed_requests_get_clear_refusals(service, tm
 
 
 def test_settings_are_shown_with_every_password_hidden(service, tmp_path):
-    settings = Settings(fronius=FroniusSettings(ftp_password="push-secret-42"))
+    from appliance.config import MqttSettings, WebSettings
+
+    settings = Settings(fronius=FroniusSettings(ftp_password="push-secret-42"),
+                        web=WebSettings(password="web-secret-43"), mqtt=MqttSettings(password="mqtt-secret-44"))
     with make_server(service, tmp_path, settings=settings) as server:
         status, _, raw = call(server, "GET", "/api/settings", headers={"Accept": "application/json"})
         assert status == 200
         assert raw["fronius"]["ftp_password"] == "(set)" and raw["grid"]["allowance_w"] == settings.grid.allowance_w
-        assert "push-secret-42" not in json.dumps(raw)
+        assert raw["web"]["password"] == "(set)" and raw["mqtt"]["password"] == "(set)"
+        assert not any(secret in json.dumps(raw) for secret in ("push-secret-42", "web-secret-43", "mqtt-secret-44"))
 
 
 def test_sessions_come_with_monthly_totals_and_the_open_session(service, tmp_path):

@@ -94,9 +94,12 @@ def sessions_view(csv_path: Path | str | None, status: dict, limit: int = 50) ->
             "open": None if open_wh is None else {"energy_kwh": round(open_wh / 1000, 2)}}
 
 
+def _secret(f: dataclasses.Field) -> bool:
+    """A password, or a key the settings declare secret."""
+    return "password" in f.name or bool(getattr(f.metadata.get("key"), "secret", False))
+
+
 def _shown(name: str, value: Any) -> Any:
-    if "password" in name:
-        return "(set)" if value else "(not set)"
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, (list, tuple)):
@@ -117,5 +120,8 @@ def settings_view(settings: Any) -> dict:
         values = getattr(settings, section.name)
         if not dataclasses.is_dataclass(values):
             continue
-        out[section.name] = {f.name: _shown(f.name, getattr(values, f.name)) for f in dataclasses.fields(values)}
+        out[section.name] = {
+            f.name: ("(set)" if getattr(values, f.name) else "(not set)") if _secret(f) else
+            _shown(f.name, getattr(values, f.name))
+            for f in dataclasses.fields(values)}
     return out
