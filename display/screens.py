@@ -33,6 +33,8 @@ _HEADERS = {
     "starting": ("STARTING", BLUE, WHITE),
 }
 
+LOWERING_TOLERANCE_A = 1.0  # a car's measured current sits up to about 1 A off the setpoint
+
 _MODE_LABELS = {"fast": "FAST", "pv": "PV", "minpv": "MIN+PV", "off": "OFF"}
 _MODE_COLOURS = {"fast": LIGHT_BLUE, "pv": YELLOW, "minpv": YELLOW, "off": GREY}
 
@@ -121,9 +123,14 @@ def _charging(image: Image.Image, draw: ImageDraw.ImageDraw, s: Snapshot) -> Non
     draw.text((unit_x, 55), "kW", font=unit_font, fill=WHITE, anchor="ls")
 
     current = f"{s.current_a:.1f} A"
-    draw.text((MARGIN, 70), current, font=font(18), fill=WHITE, anchor="lm")
-    setpoint_x = MARGIN + text_width(current, font(18)) + 6
-    draw.text((setpoint_x, 71), f"of {s.setpoint_a} A", font=font(14, condensed=True), fill=GREY, anchor="lm")
+    # A lowered setpoint takes the car a few seconds to follow: say so instead of "24.0 A of 21 A".
+    lowering = s.current_a > s.setpoint_a + LOWERING_TOLERANCE_A
+    current_font = font(16) if lowering else font(18)
+    draw.text((MARGIN, 70), current, font=current_font, fill=WHITE, anchor="lm")
+    setpoint_x = MARGIN + text_width(current, current_font) + 5
+    limit = f"down to {s.setpoint_a} A" if lowering else f"of {s.setpoint_a} A"
+    draw.text((setpoint_x, 71), limit, font=fit(limit, WIDTH - MARGIN - setpoint_x, (14, 13, 12)),
+              fill=AMBER if lowering else GREY, anchor="lm")
 
     sun_row(image, draw, s, 81)
     budget_bar(draw, s, 101, height=9)

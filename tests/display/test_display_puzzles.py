@@ -120,3 +120,13 @@ def test_dimming_shows_an_amber_tag_in_the_header():
 def test_the_age_of_pv_data_changes_at_most_every_5_seconds():
     assert {age_text(a) for a in (90.1, 91, 93.5, 94.9)} == {"PV data 95 s old"}
     assert age_text(95.1) == "PV data 100 s old"
+
+
+def test_a_car_still_above_a_lowered_setpoint_is_shown_lowering():
+    lowering = samples()["charging_car_lowering"]
+    assert lowering.current_a > lowering.setpoint_a
+    picture = render(lowering)
+    current_row = (60, 62, 156, 80)
+    assert AMBER in colours_in(picture, current_row)  # "down to 21 A" in amber, not "of 21 A"
+    steady = render(lowering.replace(current_a=20.6))
+    assert AMBER not in colours_in(steady, current_row)
