@@ -226,3 +226,26 @@ def test_the_front_panel_picture_is_served_when_the_runtime_gives_a_snapshot(ser
         assert picture.convert("RGB").getpixel((4, 4)) == (0, 210, 80)  # the green CHARGING header
     with make_server(service, tmp_path) as server:
         assert call(server, "GET", "/screen.png")[0] == 404
+
+
+def test_idle_connections_hold_at_most_a_few_threads_and_do_not_block_stop(service, tmp_path):
+    import socket
+    import threading
+
+    from appliance.web.server import MAX_THREADS
+    from waiting import wait_until
+
+    server = make_server(service, tmp_path)
+    server.start()
+    before = threading.active_count()
+    idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(MAX_THREADS + 6)]
+    try:
+        assert wait_until(lambda: threading.active_count() - before == MAX_THREADS, 5)
+        assert not wait_until(lambda: threading.active_count() - before > MAX_THREADS, 0.3)
+        stopper = threading.Thread(target=server.stop)
+        stopper.start()
+        stopper.join(timeout=3)
+        assert not stopper.is_alive()  # well before the idle clients' 10 s time-out
+    finally:
+        for conn in idle:
+            conn.close()

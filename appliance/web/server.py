@@ -57,10 +57,15 @@ class _BoundedServer(ThreadingHTTPServer):
     def __init__(self, address, handler, app: "WebServer"):
         self.app = app
         self._slots = threading.BoundedSemaphore(MAX_THREADS)
+        self.stopping = False
         super().__init__(address, handler)
 
     def process_request(self, request, client_address):
-        self._slots.acquire()
+        # Waits for a free slot, but notices a stop meanwhile (idle clients may hold every slot).
+        while not self._slots.acquire(timeout=0.2):
+            if self.stopping:
+                self.shutdown_request(request)
+                return
         try:
             super().process_request(request, client_address)
         except Exception:
@@ -121,6 +126,7 @@ class WebServer:
 
     def stop(self) -> None:
         if self._server:
+            self._server.stopping = True
             self._server.shutdown()
             self._server.server_close()
         if self._thread:
