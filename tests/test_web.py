@@ -249,3 +249,21 @@ def test_idle_connections_hold_at_most_a_few_threads_and_do_not_block_stop(servi
     finally:
         for conn in idle:
             conn.close()
+
+
+def test_a_failing_part_answers_500_and_the_server_goes_on(service, tmp_path, caplog):
+    class BrokenHistory:
+        def day(self, day=None):
+            raise OSError("card gone")
+
+        def today(self):
+            return date(2026, 6, 21)
+
+        def days(self):
+            return []
+
+    with make_server(service, tmp_path, history=BrokenHistory()) as server:
+        status, _, answer = call(server, "GET", "/api/history")
+        assert status == 500 and "log" in answer["error"]
+        assert call(server, "GET", "/api/state")[0] == 200
+    assert "card gone" in caplog.text

@@ -242,6 +242,19 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         return morsel.value if morsel else None
 
+    def handle_one_request(self) -> None:
+        try:
+            super().handle_one_request()
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True  # the client went away; nothing to answer
+        except Exception:
+            log.exception("The web page failed on %r; the service goes on.", getattr(self, "path", ""))
+            self.close_connection = True
+            try:
+                self._json(500, {"ok": False, "error": "Something failed on the appliance: see its log."})
+            except OSError:
+                pass
+
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
         if parts.path in STATIC_FILES:
