@@ -5,6 +5,7 @@ desktop width (`WALLBOX_SCREENSHOTS=notes pytest tests/test_web_browser.py` save
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -63,7 +64,7 @@ def panel_snapshot(status: dict) -> Snapshot:
     """What the runtime would hand the screen for this status (enough for the picture)."""
     base = samples()["charging_fast_sun"]
     paused = status["paused"]
-    return base.replace(mode=status["mode"], charging=not paused, car_power_w=status["car_w"],
+    return base.replace(now=datetime.now(), mode=status["mode"], charging=not paused, car_power_w=status["car_w"],
                         setpoint_a=status["setpoint_a"], current_a=status["setpoint_a"] - 0.2 if not paused else 0.0,
                         pv_w=status["pv_w"], grid_w=status["grid_w"], budget_w=status["budget_w"],
                         waiting_for="paused" if paused else None)
