@@ -47,12 +47,16 @@ def start_page(tmp_path, password: str) -> tuple[WebServer, StandInService]:
     service = StandInService()
     csv_path = tmp_path / "sessions.csv"
     csv_path.write_text(SESSIONS_CSV)
+    history_dir = tmp_path / "history"
+    history_dir.mkdir()
+    (history_dir / "2026-06-20.csv").write_text("minute,pv_w,house_w,car_w,allowance_w,battery_w\n"
+                                                "12:00,7000,400,0,11000,-500\n12:01,7100,420,0,11000,-450\n")
     ring = LogRing()
     import logging
     ring.handle(logging.LogRecord("appliance", logging.INFO, __file__, 1,
                                   "Charging at 16 A: 11.0 kW allowance + 5.6 kW PV.", (), None))
     server = WebServer(get_status=service.status, command=service.command, sessions_csv=csv_path,
-                       history=filled_history(tmp_path / "history"), log_lines=ring, password=password,
+                       history=filled_history(history_dir), log_lines=ring, password=password,
                        settings=Settings(fronius=FroniusSettings(ftp_password="push-secret")),
                        get_snapshot=lambda: panel_snapshot(service.status()),
                        host="127.0.0.1", port=0, stale_after_s=60, poll_interval_s=0.02)
@@ -85,6 +89,14 @@ def test_the_page_shows_state_chart_sessions_and_changes_with_the_password(brows
                           == 320, 5)
         assert wait_until(lambda: len(browser.find_elements(By.CSS_SELECTOR, "#chart polyline")) >= 4, 5)
         assert browser.find_element(By.CSS_SELECTOR, "#chart polyline.series-pv").get_attribute("points").count(",") > 400
+        # An earlier day from the card, chosen from the list, with its battery line.
+        from selenium.webdriver.support.ui import Select
+
+        Select(browser.find_element(By.ID, "chart-day")).select_by_visible_text("2026-06-20")
+        assert wait_until(lambda: len(browser.find_elements(By.CSS_SELECTOR, "#chart polyline.series-battery")) == 1, 5)
+        assert text(browser, "chart-title") == "2026-06-20"
+        Select(browser.find_element(By.ID, "chart-day")).select_by_visible_text("today")
+        assert wait_until(lambda: text(browser, "chart-title") == "Today", 5)
         rows = browser.find_elements(By.CSS_SELECTOR, "#sessions tbody tr")
         assert len(rows) == 3 and "41.2" in rows[0].text
         assert "2026-11" in text(browser, "months") and "Open session: 5.23 kWh" in text(browser, "open-session")

@@ -104,7 +104,29 @@ function svg(tag, attributes) {
 }
 
 let lastHistory = null;
+let chosenDay = "";  // "" = today, following the clock
 let resizeTimer = null;
+
+function listDays(history) {
+  const select = $("chart-day");
+  const days = (history.days || []).slice().reverse();
+  select.hidden = days.length < 2;
+  const today = days[0];
+  select.replaceChildren(...days.map((day) => {
+    const option = document.createElement("option");
+    option.value = day === today ? "" : day;
+    option.textContent = day === today ? "today" : day;
+    option.selected = option.value === chosenDay;
+    return option;
+  }));
+  setText("chart-title", chosenDay ? chosenDay : "Today");
+}
+
+async function refreshChart() {
+  const history = await getJson("/api/history" + (chosenDay ? "?day=" + encodeURIComponent(chosenDay) : ""));
+  drawChart(history);
+  listDays(history);
+}
 
 function drawChart(history) {
   lastHistory = history;
@@ -243,6 +265,7 @@ async function send(body, done) {
 }
 
 function wireControls() {
+  $("chart-day").addEventListener("change", () => { chosenDay = $("chart-day").value; refreshChart(); });
   $("login").addEventListener("submit", async (event) => {
     event.preventDefault();
     const answer = await post("/api/login", { password: $("password").value });
@@ -268,7 +291,7 @@ function wireControls() {
 
 async function refreshSlow() {
   try {
-    drawChart(await getJson("/api/history"));
+    if (!chosenDay) await refreshChart();  // a past day does not change
     renderSessions(await getJson("/api/sessions"));
     renderLog(await getJson("/api/log"));
   } catch (e) { /* the next round tries again; the live state says when the appliance is gone */ }
