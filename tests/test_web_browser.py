@@ -81,7 +81,7 @@ def text(driver, element_id: str) -> str:
 def test_the_page_shows_state_chart_sessions_and_changes_with_the_password(browser, tmp_path):
     server, service = start_page(tmp_path, password="sun-and-amps")
     try:
-        browser.get(server.url)
+        browser.get(server.url + "?poll_ms=250")
         assert wait_until(lambda: text(browser, "state-word") == "CHARGING", 5)
         assert text(browser, "car-kw") == "11.0" and text(browser, "pv") == "5.6 kW"
         assert text(browser, "grid") == "+0.3 kW import"
@@ -129,6 +129,13 @@ def test_the_page_shows_state_chart_sessions_and_changes_with_the_password(brows
         assert service.commands[-1] == ("pause", {"minutes": 60})
         browser.find_element(By.ID, "resume").click()
         assert wait_until(lambda: text(browser, "state-word") == "CHARGING", 5)
+
+        # A hidden page (a background tab, a phone in a pocket) asks nothing.
+        assert wait_until(lambda: server.api_requests.get("/api/state", 0) >= 3, 5)
+        browser.execute_script("Object.defineProperty(document, 'hidden', {value: true, configurable: true});"
+                               "document.dispatchEvent(new Event('visibilitychange'));")
+        polls = server.api_requests["/api/state"]
+        assert not wait_until(lambda: server.api_requests["/api/state"] > polls + 1, 1.0)
     finally:
         server.stop()
 

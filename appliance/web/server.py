@@ -98,6 +98,7 @@ class WebServer:
         self.auth = Auth(password, clock=clock)
         self.host, self._port = host, port
         self.poll_interval_s = poll_interval_s  # how soon stop() is noticed; idle cost is nil
+        self.api_requests: dict[str, int] = {}  # path -> answers given (diagnostics and tests)
         self._server: _BoundedServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -170,6 +171,7 @@ class WebServer:
         return out.getvalue()
 
     def api_get(self, path: str, query: dict[str, list[str]], token: str | None) -> tuple[int, Any]:
+        self.api_requests[path] = self.api_requests.get(path, 0) + 1
         if path == "/api/state":
             return 200, views.state_view(self.status(), self.stale_after_s)
         if path == "/api/history":

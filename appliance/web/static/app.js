@@ -13,6 +13,8 @@ const SERIES = [
   { key: "battery_w", name: "Battery (+ charging)", cls: "battery", colour: "#c070ff" },
 ];
 const SVG_NS = "http://www.w3.org/2000/svg";
+// Every 2 s; "?poll_ms=" changes it (tests), never below 200 ms.
+const POLL_MS = Math.min(60000, Math.max(200, Number(new URLSearchParams(location.search).get("poll_ms")) || 2000));
 let csrf = null;
 let lastState = null;
 
@@ -312,7 +314,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   await refreshState();
   await refreshSlow();
   getJson("/api/settings").then(renderSettings);
-  setInterval(tick, 2000);
+  setInterval(tick, POLL_MS);
   window.addEventListener("resize", () => {
     clearTimeout(resizeTimer);
     resizeTimer = setTimeout(() => { if (lastHistory) drawChart(lastHistory); }, 100);
