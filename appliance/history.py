@@ -40,7 +40,7 @@ class MinuteFigures:
     house_w: int | None
     car_w: int | None
     allowance_w: int | None
-    battery_w: int | None  # + charging the home battery, - discharging; None: no battery
+    battery_w: int | None  # + discharging, - charging (as Fronius P_Akku); None: no battery
 
     def row(self) -> list:
         return [self.minute, self.pv_w, self.house_w, self.car_w, self.allowance_w, self.battery_w]

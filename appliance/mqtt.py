@@ -6,7 +6,7 @@ Topics under `topic_prefix` (default "wallbox"):
     wallbox/pv_w, wallbox/grid_w W (grid: + import)        wallbox/session_energy_wh   the open session
     wallbox/car_connected, wallbox/data_stale, wallbox/wallbox_connected, wallbox/paused   "ON"/"OFF"
     wallbox/mode                 fast | pv | minpv | off
-    wallbox/battery_w, wallbox/soc_pct   only with a home battery
+    wallbox/battery_w, wallbox/soc_pct   only with a home battery (W: + discharging, - charging)
 Commands: wallbox/mode/set ("pv"), wallbox/paused/set ("ON" pauses until resumed, "OFF" resumes),
 and wallbox/command (the control socket's JSON, e.g. {"command": "pause", "minutes": 30}); every
 command is validated as the control socket does, and the answer goes to wallbox/command/result.

@@ -169,8 +169,9 @@ def battery_badge(image: Image.Image, draw: ImageDraw.ImageDraw, s: Snapshot, ri
     (down into the battery: charging, green; up out of it: discharging, amber)."""
     if s.battery_w is None and s.soc_pct is None:
         return
-    flow_w = s.battery_w or 0.0
-    colour = GREEN if flow_w > BATTERY_IDLE_W else AMBER if flow_w < -BATTERY_IDLE_W else GREY
+    flow_w = s.battery_w or 0.0  # + discharging, - charging (as Fronius reports it)
+    charging, discharging = flow_w < -BATTERY_IDLE_W, flow_w > BATTERY_IDLE_W
+    colour = GREEN if charging else AMBER if discharging else GREY
     body_w, body_h = 18, 10
     left = right - body_w - 3
     draw.rectangle((left, top, left + body_w, top + body_h), outline=colour, width=2)
@@ -181,9 +182,8 @@ def battery_badge(image: Image.Image, draw: ImageDraw.ImageDraw, s: Snapshot, ri
             draw.rectangle((left + 3, top + 3, left + 3 + (body_w - 6) * share, top + body_h - 3), fill=colour)
         label = f"{min(100.0, max(0.0, s.soc_pct)):.0f}%"
         draw.text((right, top + body_h + 9), label, font=font(12, condensed=True), fill=WHITE, anchor="rm")
-    if abs(flow_w) > BATTERY_IDLE_W:
-        ax = left - 6
-        if flow_w > 0:  # into the battery
-            draw.polygon(((ax - 4, top + 2), (ax + 4, top + 2), (ax, top + 9)), fill=colour)
-        else:
-            draw.polygon(((ax - 4, top + 9), (ax + 4, top + 9), (ax, top + 2)), fill=colour)
+    ax = left - 6
+    if charging:  # an arrow down, into the battery
+        draw.polygon(((ax - 4, top + 2), (ax + 4, top + 2), (ax, top + 9)), fill=colour)
+    elif discharging:
+        draw.polygon(((ax - 4, top + 9), (ax + 4, top + 9), (ax, top + 2)), fill=colour)

@@ -103,7 +103,7 @@ def _problem_and_battery_samples() -> dict[str, Snapshot]:
         ),
         "charging_battery_dimmed": _BASE.replace(
             mode="minpv", charging=True, setpoint_a=6, current_a=6.0, car_power_w=4140.0, dimmed=True,
-            pv_w=3800.0, pv_age_s=2.0, grid_w=340.0, budget_w=4200.0, battery_w=-600.0, soc_pct=62.0,
+            pv_w=3800.0, pv_age_s=2.0, grid_w=340.0, budget_w=4200.0, battery_w=600.0, soc_pct=62.0,
         ),
         "charging_car_lowering": _BASE.replace(
             charging=True, setpoint_a=21, current_a=24.0, car_power_w=16560.0,
@@ -111,11 +111,11 @@ def _problem_and_battery_samples() -> dict[str, Snapshot]:
         ),
         "charging_big_grid": _BASE.replace(
             charging=True, setpoint_a=32, current_a=31.8, car_power_w=21950.0,
-            pv_w=10240.0, pv_age_s=2.0, grid_w=10730.0, budget_w=22000.0, battery_w=2300.0, soc_pct=35.0,
+            pv_w=10240.0, pv_age_s=2.0, grid_w=10730.0, budget_w=22000.0, battery_w=-2300.0, soc_pct=35.0,
         ),
         "waiting_sun_battery": _BASE.replace(
             mode="pv", waiting_for="sun", pv_w=2300.0, pv_age_s=3.0, grid_w=-150.0,
-            surplus_w=1900.0, start_needs_w=4140.0, budget_w=0.0, battery_w=1750.0, soc_pct=48.0,
+            surplus_w=1900.0, start_needs_w=4140.0, budget_w=0.0, battery_w=-1750.0, soc_pct=48.0,
         ),
         "off_battery": _BASE.replace(mode="off", waiting_for="off", pv_w=6100.0, pv_age_s=2.0,
                                      battery_w=0.0, soc_pct=100.0),

@@ -119,7 +119,8 @@ class Snapshot:
     general advice on the problem screen; None: the advice for `link_kind`."""
 
     battery_w: float | None = None
-    """The home battery's power: + charging, - discharging; None: no battery."""
+    """The home battery's power as Fronius reports it (Site.P_Akku): + discharging (it gives power
+    to the house), - charging; None: no battery."""
 
     soc_pct: float | None = None
     """The home battery's state of charge in percent; None: no battery (or not known)."""

@@ -102,9 +102,9 @@ def colours_in(picture, box) -> set:
 def test_a_battery_badge_shows_charge_and_flow():
     plain = render(BASE.replace(charging=True, car_power_w=4000.0, setpoint_a=6, budget_w=11000.0))
     charging = render(BASE.replace(charging=True, car_power_w=4000.0, setpoint_a=6, budget_w=11000.0,
-                                   battery_w=1500.0, soc_pct=40.0))
+                                   battery_w=-1500.0, soc_pct=40.0))  # Fronius: - charging
     giving = render(BASE.replace(charging=True, car_power_w=4000.0, setpoint_a=6, budget_w=11000.0,
-                                 battery_w=-1500.0, soc_pct=40.0))
+                                 battery_w=1500.0, soc_pct=40.0))
     badge = (110, 21, 160, 34)
     assert GREEN not in colours_in(plain, badge)
     assert GREEN in colours_in(charging, badge) and AMBER in colours_in(giving, badge)

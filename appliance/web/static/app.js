@@ -10,7 +10,7 @@ const SERIES = [
   { key: "house_w", name: "House", cls: "house", colour: "#bbbbbb" },
   { key: "car_w", name: "Car", cls: "car", colour: "#00d250" },
   { key: "allowance_w", name: "Grid allowance", cls: "allowance", colour: "#5aaaff", dash: "6 4" },
-  { key: "battery_w", name: "Battery (+ charging)", cls: "battery", colour: "#c070ff" },
+  { key: "battery_w", name: "Battery (+ giving, − charging)", cls: "battery", colour: "#c070ff" },
 ];
 const SVG_NS = "http://www.w3.org/2000/svg";
 // Every 2 s; "?poll_ms=" changes it (tests), never below 200 ms.
@@ -72,7 +72,7 @@ function renderState(s) {
   $("battery-box").hidden = !hasBattery;
   if (hasBattery) {
     const soc = s.soc_pct === null ? "" : Math.round(s.soc_pct) + " % ";
-    const flow = s.battery_w === null ? "" : (s.battery_w >= 0 ? "charging " : "giving ") + kw(Math.abs(s.battery_w));
+    const flow = s.battery_w === null ? "" : (s.battery_w > 0 ? "giving " : "charging ") + kw(Math.abs(s.battery_w));
     setText("battery", soc + flow);
   }
   const problem = $("problem");
