@@ -17,6 +17,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from display.output import OutputError, save, writable_dir
 from display.screens import render
 from display.snapshot import Snapshot
 
@@ -124,8 +125,7 @@ def _problem_and_battery_samples() -> dict[str, Snapshot]:
 
 def render_all(out_dir: str | Path, scale: int = 4) -> list[Path]:
     """Write every sample screen to `out_dir` as NAME.png (1:1) and NAME@4x.png (nearest-neighbour)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = writable_dir(out_dir)
     written = []
     for name, snapshot in samples().items():
         image = render(snapshot)
@@ -137,15 +137,13 @@ def render_all(out_dir: str | Path, scale: int = 4) -> list[Path]:
 
 def write_golden(out_dir: str | Path) -> list[Path]:
     """Write the golden images (1:1 only) the tests compare against."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = writable_dir(out_dir)
     return [_save(render(snapshot), out / f"{name}.png") for name, snapshot in samples().items()]
 
 
 def write_pictures(out_dir: str | Path, scale: int = 2) -> list[Path]:
     """Write 2x pictures of the screens for the README."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = writable_dir(out_dir)
     written = []
     for name, snapshot in samples().items():
         image = render(snapshot)
@@ -156,8 +154,7 @@ def write_pictures(out_dir: str | Path, scale: int = 2) -> list[Path]:
 
 def _save(image: Image.Image, path: Path) -> Path:
     # optimize=False and no metadata: the same picture always gives the same bytes.
-    image.save(path, format="PNG", optimize=False)
-    return path
+    return save(image, path, format="PNG", optimize=False)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -169,12 +166,16 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.out_dir or args.golden or args.pictures):
         parser.error("name an output folder (OUT_DIR, --golden DIR or --pictures DIR)")
     written: list[Path] = []
-    if args.out_dir:
-        written += render_all(args.out_dir)
-    if args.golden:
-        written += write_golden(args.golden)
-    if args.pictures:
-        written += write_pictures(args.pictures)
+    try:
+        if args.out_dir:
+            written += render_all(args.out_dir)
+        if args.golden:
+            written += write_golden(args.golden)
+        if args.pictures:
+            written += write_pictures(args.pictures)
+    except OutputError as e:
+        print(e, file=sys.stderr)
+        return 1
     for path in written:
         print(path)
     print(f"{len(written)} pictures written.", file=sys.stderr)

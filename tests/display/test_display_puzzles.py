@@ -130,3 +130,24 @@ def test_a_car_still_above_a_lowered_setpoint_is_shown_lowering():
     assert AMBER in colours_in(picture, current_row)  # "down to 21 A" in amber, not "of 21 A"
     steady = render(lowering.replace(current_a=20.6))
     assert AMBER not in colours_in(steady, current_row)
+
+
+def test_an_unwritable_picture_folder_gives_a_message_not_a_traceback(tmp_path, capsys):
+    import pytest
+
+    from display.output import OutputError
+    from display.recorder import FrameRecorder
+    from display.samples import main, render_all
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(OutputError, match="choose a folder you may write to"):
+        render_all(blocker / "screens")
+    assert main([str(blocker / "screens")]) == 1
+    assert "Cannot write the pictures to" in capsys.readouterr().err
+    with pytest.raises(OutputError):
+        FrameRecorder(blocker / "frames")
+    recorder = FrameRecorder(tmp_path / "frames")
+    recorder.add(render(BASE), 0.0)
+    with pytest.raises(OutputError, match="a-file"):
+        recorder.write_gif(blocker / "run.gif")
