@@ -53,6 +53,7 @@ class _BoundedServer(ThreadingHTTPServer):
 
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 16  # connections waiting for a thread wait here, not in SYN retries
 
     def __init__(self, address, handler, app: "WebServer"):
         self.app = app
