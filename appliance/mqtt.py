@@ -87,7 +87,7 @@ _POWER = {"device_class": "power", "unit_of_measurement": "W", "state_class": "m
 ENTITIES = (
     Entity("charging_power_w", "sensor", "Charging power", lambda s, _: _watts(s.get("car_w")), True,
            extra=_POWER),
-    Entity("setpoint_a", "sensor", "Charging current", lambda s, _: _watts(s.get("setpoint_a")), True,
+    Entity("setpoint_a", "sensor", "Charging current setpoint", lambda s, _: _watts(s.get("setpoint_a")), True,
            extra={"device_class": "current", "unit_of_measurement": "A", "state_class": "measurement"}),
     Entity("pv_w", "sensor", "PV power", lambda s, _: _watts(s.get("pv_w")), True, extra=_POWER),
     Entity("grid_w", "sensor", "Grid power", lambda s, _: _watts(s.get("grid_w")), True, extra=_POWER),
