@@ -2,7 +2,7 @@
 
 A simulated Vestel wallbox (a pymodbus server with a car model) listens on loopback; a simulated
 Fronius inverter pushes power-flow files by FTP every second, following a PV day compressed into
-about a minute; the real service sits in between and decides. At the end the pushes stop, and the
+about a minute; the real runtime and core sit in between and decide. At the end the pushes stop, and the
 service must fall back to the allowance-only current. An independent monitor checks the safety
 rules against what the wallbox was told, and the run ends with a summary.
 """
@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from ..config import Settings, with_overrides
-from ..service import Service
+from ..runtime import Runtime
 from .inverter import SimulatedInverter, pv_day_w
 from .wallbox import SimulatedWallbox
 
@@ -128,7 +128,7 @@ def run_demo(minutes: float = 1.0, out_dir: Path = Path("demo-output")) -> int:
     password = secrets.token_urlsafe(12)
     settings = demo_settings(password, port, out_dir)
     recorder = FrameRecorder(out_dir / "frames")
-    service = Service(
+    service = Runtime(
         settings,
         display_backend=make_backend("png", png_path=settings.display.png_path),
         on_frame=lambda image: recorder.add(image, time.monotonic() - t0),
@@ -198,7 +198,7 @@ def run_demo(minutes: float = 1.0, out_dir: Path = Path("demo-output")) -> int:
     print(f"Energy charged:          {monitor.energy_wh / 1000:6.1f} kWh (simulated day)")
     print(f"Share from PV:           {share * 100:6.0f} %")
     print(f"Highest current:         {monitor.highest_a:6d} A")
-    print(f"Inverter pushes:         {service.accepted_pushes:6d} accepted, {service.rejected_pushes} rejected")
+    print(f"Inverter pushes:         {service.core.accepted_pushes:6d} accepted, {service.core.rejected_pushes} rejected")
     print(f"After the data stopped:  {fallback_a} A (allowance only: {expected_fallback} A)")
     print(f"Safety-rule violations:  {len(violations):6d}")
     for v in violations[:10]:

@@ -1,11 +1,10 @@
-"""`wallbox simulate`: the real charging policy over a simulated day, second by second.
+"""`wallbox simulate`: the appliance's core over a simulated day, second by second.
 
 The day (appliance/sim/day.py) gives PV, house load and a car for every second. Every `step_s`
-seconds the inverter pushes a measurement: the appliance sees that moment's PV, the grid meter's
-reading (grid = house + car - PV; no reading with `meter=False`) and the car's power, and the
-policy (`Controller.decide`, the code the service runs) sets the wallbox's current. Like the
-service, the policy also runs every `cycle_s` seconds between pushes (default 1 s) with the latest
-push's data and the car's power of that moment. PV and house keep changing second by second: a PV
+seconds the inverter pushes a measurement: the appliance sees that moment's PV and the grid meter's
+reading (grid = house + car - PV; no reading with `meter=False`). Every `cycle_s` seconds (default
+1 s) the wallbox reports the car's power as a charger reading and the core (`ApplianceCore`, the
+code the service runs, stepped with the simulated clock) ticks and sets the wallbox's current. PV and house keep changing second by second: a PV
 drop between two pushes is unknown to the appliance until the next push, just as on the real
 installation. The car follows a new setpoint within the same second.
 
@@ -53,11 +52,15 @@ from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from ..chargers.base import ChargerHealth, ChargerReading
 from ..config import EXAMPLE_PATH, ConfigError, Settings, load_settings, parse_settings
-from ..policy.control import MODES, Controller, Inputs, PolicySettings, clamp_current, mode_in_force
+from ..core import ApplianceCore, Clocks
+from ..policy.control import MODES, PolicySettings, clamp_current, mode_in_force
+from ..sources.fronius import Measurement
 from .day import PROFILES, Day, ProfileError, build_day
 
 RULES = ("ours", "naive")
+READ_EVERY_S = 5  # the simulated wallbox reports an unchanged car this often (stale after 10 s)
 
 
 @dataclass(frozen=True)
@@ -175,7 +178,12 @@ def simulate_day(day: Day, settings: Settings, *, mode: str | None = None, step_
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {base_mode!r}")
     schedule = settings.control.schedule
     clock = LocalClock(day.day, settings.control.timezone) if schedule else None
-    controller = Controller(cfg)
+    # The appliance's own core, stepped with the simulated clock: every simulated day exercises
+    # the glue (pairing, usable readings, schedule), not just the policy.
+    core = ApplianceCore(cfg, default_mode=base_mode, schedule=schedule, logger=None)
+    link_up = ChargerHealth(connected=True, holding=True)
+    no_clock = datetime(2000, 1, 1)
+    reported, reported_at = None, -math.inf
     naive = NaiveRule(cfg)
 
     wpa = cfg.watts_per_amp
@@ -202,7 +210,7 @@ def simulate_day(day: Day, settings: Settings, *, mode: str | None = None, step_
     pv_w_series, house_series = day.pv_w, day.house_w
     start_s = day.start_s
     plug_from, plug_until = car.plugged_from_s, car.plugged_until_s
-    pushed_pv = pushed_grid = pushed_at = None
+    pushed_grid = pushed_at = None
     mode_now = base_mode
 
     for i in range(day.end_s - start_s):
@@ -215,19 +223,31 @@ def simulate_day(day: Day, settings: Settings, *, mode: str | None = None, step_
         if push or (rule == "ours" and i % cycle_s == 0):
             car_now_w = min(setpoint_a, car_max_a) * wpa if needs else 0.0
             if push:
-                pushed_pv, pushed_at = pv, float(t)
+                pushed_at = float(t)
                 pushed_grid = house + car_now_w - pv if meter else None
                 last_push_s, pv_known_w, house_known_w = t, pv, house
-            if clock is not None:
-                mode_now, _ = mode_in_force(base_mode, schedule, clock.local(t))
+            local = clock.local(t) if clock is not None else no_clock
             before = setpoint_a
             if rule == "ours":
-                setpoint_a = controller.decide(Inputs(
-                    now_s=float(t), mode=mode_now, pv_w=pushed_pv, pv_at_s=pushed_at,
-                    grid_w=pushed_grid, grid_at_s=pushed_at if meter else None, car_w=car_now_w,
-                    car_connected=plugged,
-                )).setpoint_a
+                # What the wallbox reports this second, then the push (its grid reading includes
+                # what the car draws now), then the core decides.
+                # A new reading when something changed, else every few seconds like the link.
+                if (car_now_w, plugged) != reported or t - reported_at >= READ_EVERY_S:
+                    amps = car_now_w / wpa
+                    core.charger(ChargerReading(
+                        at_s=float(t), car_connected=plugged, charging=car_now_w > 0,
+                        power_w=car_now_w, currents_a=(amps, amps, amps), limit_a=None), link_up)
+                    reported, reported_at = (car_now_w, plugged), t
+                if push:
+                    core.measurement(Measurement(
+                        pv_w=pv, grid_w=pushed_grid, load_w=None, battery_w=None,
+                        kind="powerflow" if meter else "inverter", inverter_time=None,
+                        source="simulation", received_at=pushed_at))
+                setpoint_a = core.tick(Clocks(float(t), local, float(t)))
+                mode_now = core.decision.mode
             else:
+                if clock is not None:
+                    mode_now, _ = mode_in_force(base_mode, schedule, local)
                 setpoint_a = naive.decide(mode_now, pv, pushed_grid, car_now_w)
             if setpoint_a != before:
                 res.setpoint_changes += 1
