@@ -92,7 +92,7 @@ def data_stale(age_s: float, stale_after_s: float, setpoint_a: int) -> str:
 
 
 def no_data(setpoint_a: int, hint: str) -> str:
-    return f"No inverter data yet: allowance only, {setpoint_a} A. {hint}"
+    return f"No inverter data yet: allowance only, {setpoint_a} A. {hint}".rstrip()
 
 
 def mode_changed(mode: str, previous: str | None) -> str:
