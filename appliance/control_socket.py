@@ -30,7 +30,6 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from .commands import MAX_PAUSE_MINUTES  # noqa: F401  (re-exported for the shell commands)
 from .commands import validate_socket_request as validate
 from .policy.types import CHANGE_COMMANDS, SOCKET_COMMANDS
 

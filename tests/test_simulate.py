@@ -74,12 +74,6 @@ def test_energy_bookkeeping_adds_up():
     assert r.car_kwh + r.need_left_kwh == pytest.approx(day.car.need_wh / 1000)
 
 
-def test_a_day_runs_in_well_under_two_seconds():
-    # Not a benchmark (the CLI prints the run time); guards against an accidental slowdown by 10x.
-    r = simulate_day(build_day("cloudy", 3), SETTINGS, mode="pv")
-    assert r.run_time_s < 10
-
-
 # --- safety rules over random days, checked independently ----------------------------------------
 
 def window_contains(start: time, end: time, t: time) -> bool:
