@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
+from appliance.chargers.vestel_ems import EmsCharger
 from appliance.config import Settings, with_overrides
 from appliance.runtime import Runtime
 from appliance.sim.wallbox import SimulatedWallbox
@@ -49,6 +50,7 @@ def rig_settings(tmp_path, port, **overrides):
         fronius={"ftp_host": "127.0.0.1", "ftp_port": 0, "ftp_password": "pw", "stale_after_s": 60.0},
         control={"ramp_up_interval_s": 0.0},
         display={"backend": "none"},
+        button={"pin": 0},
         state={"dir": str(tmp_path / "state"), "control_socket": str(tmp_path / "control.sock")},
         **overrides,
     )
@@ -60,7 +62,11 @@ def rig(tmp_path):
     port = wallbox.serve_tcp("127.0.0.1", 0)
     wallbox.plug_in()
     clock = SteppedClock()
-    runtime = Runtime(rig_settings(tmp_path, port), clock=clock, ip_address="127.0.0.1")
+    settings = rig_settings(tmp_path, port)
+    # The wallbox read and the core ticked five times a second: a test waits for what it tests,
+    # not for the link's or the control loop's period.
+    charger = EmsCharger.from_settings(settings, clock=clock, status_interval_s=0.2)
+    runtime = Runtime(settings, charger=charger, clock=clock, ip_address="127.0.0.1", cycle_s=0.2)
     runtime.start()
     thread = threading.Thread(target=runtime.run, daemon=True)
     thread.start()
