@@ -90,7 +90,7 @@ class GridSettings:
 @dataclass(frozen=True)
 class WallboxSettings:
     kind: str = key("ems", Choice(("ems", "meter")), help="ems = an EVC04 with the network module (EMS "
-                    "registers); meter = a basic EVC04 driven as its energy meter; `wallbox probe` tells")
+                    "registers); meter = a basic EVC04 driven as its energy meter; `wallbox probe` tells which")
     transport: str = key("rtu", Choice(("rtu", "tcp")), help="rtu = RS-485 through the USB converter, "
                          "tcp = over the network (kind ems only)")
     serial_port: str = key("/dev/ttyUSB0", FilePath("/dev/ttyUSB0"), help="the RS-485 converter")
@@ -144,8 +144,8 @@ class FroniusSettings:
                                "missing")
     solar_api_url: str = key("", Url(), help="the inverter's Solar API, e.g. http://192.168.178.40; with "
                              "source push a fallback when no pushes arrive")
-    solar_api_interval_s: float = key(5.0, Num(4, 3600), "s", "the Solar API allows one call every 4 s",
-                                      help="seconds between two Solar API calls")
+    solar_api_interval_s: float = key(2.0, Num(1, 3600), "s", "1 s floor; Fronius documents 4 s between calls",
+                                      help="seconds between two Solar API or SunSpec polls")
     sunspec_host: str = key("", Host("192.168.178.40"), help="source sunspec: the inverter's address")
     sunspec_port: int = key(502, Int(1, 65535), help="source sunspec: Modbus TCP port")
     sunspec_inverter_unit: int = key(1, Int(1, 255), help="source sunspec: the inverter's unit id")
@@ -218,7 +218,7 @@ class WebSettings:
     enabled: bool = key(True, Bool(), help="the web page on the LAN")
     host: str = key("0.0.0.0", IpAddress(), help="the address to listen on")
     port: int = key(8080, Int(1, 65535), help="the web page's port")
-    password: str = key("", Text(max_chars=200), help='needed to change anything; "" = read-only page',
+    password: str = key("", Text(), help='needed to change anything; "" = read-only page',
                         secret=True)
 
 
@@ -226,8 +226,8 @@ class WebSettings:
 class MqttSettings:
     host: str = key("", Host("192.168.178.10"), help='the MQTT broker; "" = MQTT off')
     port: int = key(1883, Int(1, 65535), help="1883, or 8883 with tls")
-    username: str = key("", Text(max_chars=200))
-    password: str = key("", Text(max_chars=200), secret=True)
+    username: str = key("", Text())
+    password: str = key("", Text(), secret=True)
     tls: bool = key(False, Bool())
     topic_prefix: str = key("wallbox", Topic("wallbox"), help="state under wallbox/..., commands under "
                             "wallbox/.../set")

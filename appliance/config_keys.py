@@ -44,10 +44,6 @@ class Kind:
     def parse(self, value: Any, suffix: str) -> Any:  # pragma: no cover - every kind overrides it
         raise NotImplementedError
 
-    def allowed(self, suffix: str) -> str:
-        """The allowed values in words, for help texts."""
-        return ""
-
 
 @dataclass(frozen=True)
 class Key:
@@ -92,9 +88,6 @@ class Int(Kind):
             raise Invalid(f"must be from {self.lo:g} to {self.hi:g}{suffix}")
         return value
 
-    def allowed(self, suffix: str) -> str:
-        return f"{self.lo:g} to {self.hi:g}{suffix}"
-
 
 @dataclass(frozen=True)
 class Num(Kind):
@@ -107,9 +100,6 @@ class Num(Kind):
         if not self.lo <= value <= self.hi:
             raise Invalid(f"must be from {self.lo:g} to {self.hi:g}{suffix}")
         return float(value)
-
-    def allowed(self, suffix: str) -> str:
-        return f"{self.lo:g} to {self.hi:g}{suffix}"
 
 
 @dataclass(frozen=True)
@@ -126,11 +116,8 @@ class Choice(Kind):
 
     def parse(self, value: Any, suffix: str) -> Any:
         if isinstance(value, bool) or isinstance(value, (list, dict)) or value not in self.values:
-            raise Invalid(f"must be one of {self.allowed(suffix)}")
+            raise Invalid("must be one of " + ", ".join(repr(c) for c in self.values) + suffix)
         return value
-
-    def allowed(self, suffix: str) -> str:
-        return ", ".join(repr(c) for c in self.values) + suffix
 
 
 @dataclass(frozen=True)
@@ -140,9 +127,6 @@ class Bool(Kind):
             raise Invalid("must be true or false")
         return value
 
-    def allowed(self, suffix: str) -> str:
-        return "true or false"
-
 
 @dataclass(frozen=True)
 class Text(Kind):
@@ -150,7 +134,7 @@ class Text(Kind):
 
     required: str = ""            # the message when empty; "" = may be empty
     refused: tuple[tuple[str, str], ...] = ()
-    max_chars: int = 1000
+    max_chars: int = 200
 
     def parse(self, value: Any, suffix: str) -> str:
         value = _text(value)
@@ -162,9 +146,6 @@ class Text(Kind):
             if value.strip().lower() == bad:
                 raise Invalid(why)
         return value
-
-    def allowed(self, suffix: str) -> str:
-        return "text in quotes" + (", not empty" if self.required else "")
 
 
 @dataclass(frozen=True)
@@ -188,9 +169,6 @@ class FilePath(Kind):
                           f"{self.max_bytes} here: choose a shorter path, e.g. \"{self.example}\"")
         return value
 
-    def allowed(self, suffix: str) -> str:
-        return f'a full path, e.g. "{self.example}"'
-
 
 @dataclass(frozen=True)
 class IpAddress(Kind):
@@ -201,9 +179,6 @@ class IpAddress(Kind):
         except ValueError:
             raise Invalid('must be an IP address to listen on, e.g. "0.0.0.0"') from None
         return value
-
-    def allowed(self, suffix: str) -> str:
-        return 'an IP address, e.g. "0.0.0.0" (every interface)'
 
 
 _HOST_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.\-]*[A-Za-z0-9])?")
@@ -231,9 +206,6 @@ class Host(Kind):
                           "(no http://, no port, no spaces)")
         return value
 
-    def allowed(self, suffix: str) -> str:
-        return f'a host name or IP address, e.g. "{self.example}"'
-
 
 @dataclass(frozen=True)
 class IpList(Kind):
@@ -251,9 +223,6 @@ class IpList(Kind):
             raise Invalid(bad[0][2], bad)
         return tuple(good)
 
-    def allowed(self, suffix: str) -> str:
-        return 'a list of addresses or networks, e.g. ["192.168.178.40"]; [] = any'
-
 
 @dataclass(frozen=True)
 class Url(Kind):
@@ -263,9 +232,6 @@ class Url(Kind):
             raise Invalid('must start with http:// and name the inverter, e.g. "http://192.168.178.40", '
                           'or be "" (off)')
         return value
-
-    def allowed(self, suffix: str) -> str:
-        return '"http://" and the inverter\'s address, or "" (off)'
 
 
 @dataclass(frozen=True)
@@ -280,9 +246,6 @@ class TimeZone(Kind):
                               "system's") from None
         return value
 
-    def allowed(self, suffix: str) -> str:
-        return 'a time zone name such as "Europe/Berlin"; "" = the system\'s'
-
 
 @dataclass(frozen=True)
 class PortRange(Kind):
@@ -292,14 +255,12 @@ class PortRange(Kind):
         value = _text(value).strip()
         if not value:
             return value
-        m = re.fullmatch(r"(\d{1,5})\s*-\s*(\d{1,5})", value)
-        if not m or not 1024 <= int(m[1]) <= int(m[2]) <= 65535:
+        m = re.fullmatch(r"(\d{1,5})(?:\s*-\s*(\d{1,5}))?", value)
+        low, high = (int(m[1]), int(m[2] or m[1])) if m else (0, 0)
+        if not 1024 <= low <= high <= 65535:
             raise Invalid('must be a range of ports such as "60000-60010" (from 1024 to 65535, '
                           'low-high), or "" for any free port')
-        return f"{int(m[1])}-{int(m[2])}"
-
-    def allowed(self, suffix: str) -> str:
-        return '"LO-HI" such as "60000-60010", or "" (any free port)'
+        return f"{low}-{high}"
 
 
 @dataclass(frozen=True)
@@ -315,9 +276,6 @@ class Topic(Kind):
             raise Invalid(f'must be a topic prefix such as "{self.example}": not empty, no + or #, '
                           "no / at either end")
         return value
-
-    def allowed(self, suffix: str) -> str:
-        return f'a topic prefix such as "{self.example}"'
 
 
 def clock_time(value: Any) -> time:
@@ -378,6 +336,3 @@ class Schedule(Kind):
         if problems:
             raise Invalid(problems[0][2], problems)
         return tuple(windows)
-
-    def allowed(self, suffix: str) -> str:
-        return 'windows with start = "HH:MM", end = "HH:MM", mode'

@@ -17,9 +17,10 @@ from .config import DEFAULT_CONFIG_PATH, SECTIONS, ConfigError, Problem, Setting
 from .config_keys import MISSING, Invalid
 from .config_rules import check_rules
 
-# A settings file is a few kilobytes; anything much larger is the wrong file, and reading it whole
-# could exhaust the Pi Zero's 512 MB.
-MAX_FILE_BYTES = 256 * 1024
+# A settings file is a few kilobytes of short lines; anything much larger is the wrong file. The
+# limits also bound the TOML reader's work: it takes time quadratic in the depth of a dotted key.
+MAX_FILE_BYTES = 64 * 1024
+MAX_LINE_CHARS = 1000
 _SAVE_AS_UTF8 = ("save it as UTF-8 text (in Notepad: File -> Save as -> Encoding: UTF-8; in TextEdit: "
                  "Format -> Make Plain Text, then save as UTF-8)")
 
@@ -113,6 +114,11 @@ def read_document(path: Path) -> dict:
         raise _file_problem(path, f"is larger than {MAX_FILE_BYTES // 1024} KB, but a settings file is a "
                                   "few KB of text: is it the right file? Start from the example file")
     text = _decode(path, data)
+    for number, line in enumerate(text.splitlines(), 1):
+        if len(line) > MAX_LINE_CHARS:
+            raise _file_problem(path, f"line {number} is {len(line)} characters long, but settings lines are "
+                                      f"short (at most {MAX_LINE_CHARS}): is it the right file? Start from "
+                                      "the example file")
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -145,7 +151,8 @@ def _decode(path: Path, data: bytes) -> str:
 
 
 def describe(settings: Settings) -> str:
-    """The resolved settings as TOML lines (passwords hidden), with units as comments."""
+    """The resolved settings as TOML lines (passwords hidden), each with its unit and help as a
+    comment: the output is itself a valid settings file."""
     out: list[str] = []
     for name in SECTIONS:
         out.append(f"[{name}]")
@@ -153,11 +160,11 @@ def describe(settings: Settings) -> str:
         for f in fields(values):
             spec = f.metadata["key"]
             line = f"{f.name} = {_toml_value(getattr(values, f.name), spec.secret)}"
+            remark = ", ".join(x for x in (spec.unit, spec.help) if x)
             if f.name == "failsafe_current_a" and getattr(values, f.name) is None:
-                line = f"{f.name} = {settings.failsafe_current_a}   # A, the allowance-only current"
-            elif spec.unit:
-                line = f"{line}   # {spec.unit}"
-            out.append(line)
+                line = f"{f.name} = {settings.failsafe_current_a}"
+                remark = "A, the allowance-only current"
+            out.append(f"{line}   # {remark}" if remark else line)
         out.append("")
     return "\n".join(out).rstrip() + "\n"
 

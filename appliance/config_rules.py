@@ -153,7 +153,7 @@ def _dimming_never_raises(pin: int, dimmed_w: int, allowance_w: int) -> Found:
 @rule("web.enabled", "web.port", "fronius.source", "fronius.ftp_port")
 def _web_and_ftp_ports_differ(enabled: bool, web_port: int, source: str, ftp_port: int) -> Found:
     if enabled and source == "push" and web_port == ftp_port:
-        yield ("web.port", web_port, f"is fronius.ftp_port too, and one port serves one program: choose "
+        yield ("web.port", web_port, "is fronius.ftp_port too, and one port serves one program: choose "
                "another, e.g. 8080")
 
 
@@ -161,3 +161,18 @@ def _web_and_ftp_ports_differ(enabled: bool, web_port: int, source: str, ftp_por
 def _mqtt_password_needs_a_user(username: str, password: str) -> Found:
     if password and not username:
         yield ("mqtt.username", username, "required with mqtt.password: the broker checks the pair")
+
+
+@rule("wallbox.transport", "wallbox.unit_id")
+def _rtu_unit_answers(transport: str, unit_id: int) -> Found:
+    if transport == "rtu" and unit_id == 0:
+        yield ("wallbox.unit_id", unit_id, "must not be 0 with transport = \"rtu\": 0 is the broadcast "
+               "address, which no device answers; the wallbox uses 255")
+
+
+@rule("fronius.source", "fronius.solar_api_interval_s", "fronius.stale_after_s")
+def _polls_come_before_data_goes_stale(source: str, interval_s: float, stale_after_s: float) -> Found:
+    if source == "solar_api" and stale_after_s <= 2 * interval_s:
+        yield ("fronius.stale_after_s", stale_after_s, f"must be more than twice "
+               f"fronius.solar_api_interval_s ({interval_s:g} s) with source = \"solar_api\", or one slow "
+               "answer makes the inverter data count as missing")

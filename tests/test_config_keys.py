@@ -137,7 +137,12 @@ def test_rules_between_keys():
     assert "button.pin" in problems_of(example(dimming__pin=21))["dimming.pin"].allowed
     assert "fronius.ftp_port" in problems_of(example(web__port=21))["web.port"].allowed
     assert "mqtt.password" in problems_of(example(mqtt__password="pw"))["mqtt.username"].allowed
+    assert "broadcast" in problems_of(example(wallbox__unit_id=0))["wallbox.unit_id"].allowed
+    assert "twice" in problems_of(example(fronius__source="solar_api", fronius__solar_api_url="http://10.0.0.4",
+                                          fronius__solar_api_interval_s=30))["fronius.stale_after_s"].allowed
     # The same values pass where the rule does not apply.
+    assert parse_settings(example(wallbox__unit_id=0, wallbox__transport="tcp", wallbox__host="10.0.0.2"))
+    assert parse_settings(example(fronius__solar_api_interval_s=30)).fronius.stale_after_s == 60
     assert parse_settings(example(wallbox__log_port="/dev/ttyUSB0")).wallbox.kind == "ems"
     assert parse_settings(example(web__port=21, fronius__ftp_port=2121)).web.port == 21
 
@@ -163,6 +168,13 @@ def test_only_the_sections_a_command_needs_are_read(tmp_path):
         parse_settings({}, only=("wallbx",))
 
 
+def test_passive_ports_are_a_range_above_1023():
+    assert parse_settings(example(fronius__passive_ports=" 60000 - 60010 ")).fronius.passive_ports == "60000-60010"
+    assert parse_settings(example(fronius__passive_ports="60000")).fronius.passive_ports == "60000-60000"
+    for bad in ("21-30", "60000-70000", "60000:60010", "x"):
+        assert "60000-60010" in problems_of(example(fronius__passive_ports=bad))["fronius.passive_ports"].allowed
+
+
 def test_one_default_settings_path():
     assert default_config_path() == DEFAULT_CONFIG_PATH == "/boot/firmware/wallbox.toml"
     assert DEFAULT_CONFIG_PATH in EXAMPLE_PATH.read_text()
@@ -173,4 +185,6 @@ def test_check_config_hides_every_password():
     text = s.describe()
     assert "webpw" not in text and "mqttpw" not in text and "secret" not in text
     assert text.count('password = "***"') == 3
-    assert tomllib.loads(text.replace("# A, the allowance-only current", ""))["grid"]["allowance_w"] == 11000
+    again = parse_settings(tomllib.loads(text.replace('"***"', '"pw"')))
+    assert again.grid == s.grid and again.wallbox.kind == s.wallbox.kind
+    assert "allowance_w = 11000   # W, what the grid operator allows" in text
