@@ -82,7 +82,7 @@ class Readings:
 
     def take(self, m: Measurement) -> None:
         self.pv_w, self.pv_at_s, self.source = m.pv_w, m.received_at, m.source
-        if m.kind == "powerflow":
+        if m.kind != "inverter":   # power flow and SunSpec say whether there is a meter
             self.grid_w, self.load_w, self.grid_at_s = m.grid_w, m.load_w, m.received_at
 
 
