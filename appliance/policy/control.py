@@ -110,9 +110,9 @@ class Inputs(NamedTuple):
     car_w_at_grid: float | None = None
 
 
-@dataclass(frozen=True)
-class Decision:
-    """Codes and numbers; appliance.messages makes the sentences."""
+class Decision(NamedTuple):
+    """Codes and numbers; appliance.messages makes the sentences. (Immutable; a NamedTuple because
+    one is made every second of a simulated day.)"""
 
     setpoint_a: int
     target_a: int              # what the mode asks for before the raise limit
