@@ -23,7 +23,8 @@ from . import messages
 from .chargers.base import ChargerHealth, ChargerReading
 from .commands import Request
 from .core_status import CoreStatus, build_status
-from .policy.control import Controller, Decision, Inputs, PolicySettings, mode_in_force
+from .policy.control import Controller, Decision, Inputs, PolicySettings
+from .policy.schedule import mode_in_force
 from .policy.types import NEXT_MODE, Command
 from .sessions import SessionTracker
 from .sources.fronius import Measurement

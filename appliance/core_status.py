@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 from . import messages
 from .chargers.base import ChargerHealth, ChargerReading
-from .policy.control import Decision, next_window_start
+from .policy.control import Decision
+from .policy.schedule import next_window_start
 from .policy.types import Mode, Waiting
 
 if TYPE_CHECKING:  # the core imports this module

@@ -12,7 +12,7 @@ from hypothesis import given, settings as hsettings, strategies as st
 from PIL import Image
 
 from appliance.config import ScheduleWindow, with_overrides
-from appliance.policy.control import mode_in_force
+from appliance.policy.schedule import mode_in_force
 from appliance.sim.day import PROFILES, ProfileError, build_day, hms, load_profile_csv
 from appliance.sim.simulate import default_settings, register, simulate_day
 

@@ -38,18 +38,10 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
-from typing import Iterable, NamedTuple, Protocol
+from typing import NamedTuple
 
+from .schedule import mode_in_force, next_window_start  # noqa: F401  (re-exported)
 from .types import MODES, NEXT_MODE, Mode, Reason, Waiting  # noqa: F401  (MODES, NEXT_MODE: re-exported)
-
-
-class _Window(Protocol):
-    start: time
-    end: time
-    mode: str
-
-    def contains(self, t: time) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -369,26 +361,3 @@ class Controller:
             self.pv_below_since_s = None
             return 0, Reason.PV_STOPPING, Waiting.SUN, below_s
         return cfg.min_current_a, Reason.PV_HOLDING, None, cfg.disable_delay_s - below_s
-
-
-def mode_in_force(base_mode: str, schedule: Iterable[_Window], local_now: datetime) -> tuple[str, _Window | None]:
-    """The mode that applies at local wall-clock time `local_now`: the first schedule window that
-    contains it wins, else the base mode."""
-    t = local_now.time().replace(tzinfo=None)
-    for window in schedule:
-        if window.contains(t):
-            return window.mode, window
-    return base_mode, None
-
-
-def next_window_start(schedule: Iterable[_Window], local_now: datetime) -> datetime | None:
-    """The next local time a schedule window starts (for "starts 00:30" on the screen)."""
-    best = None
-    for window in schedule:
-        candidate = local_now.replace(hour=window.start.hour, minute=window.start.minute, second=0,
-                                      microsecond=0)
-        if candidate <= local_now:
-            candidate += timedelta(days=1)
-        if best is None or candidate < best:
-            best = candidate
-    return best

@@ -52,7 +52,9 @@ from zoneinfo import ZoneInfo
 from ..chargers.base import ChargerHealth, ChargerReading
 from ..config import EXAMPLE_PATH, Settings, parse_settings
 from ..core import ApplianceCore, Clocks
-from ..policy.control import MODES, PolicySettings, clamp_current, mode_in_force
+from ..policy.control import PolicySettings, clamp_current
+from ..policy.schedule import mode_in_force
+from ..policy.types import MODES
 from ..sources.fronius import Measurement
 from .day import Day
 
