@@ -81,14 +81,7 @@ class Runtime:
         self._stop = threading.Event()
         self.notifier = notifier or SystemdNotifier()
         self.settings_error = settings_error
-        f = settings.fronius
-        self.receiver = FtpReceiver(
-            host=f.ftp_host, port=f.ftp_port, user=f.ftp_user, password=f.ftp_password,
-            allowed_ips=f.allowed_ips, on_measurement=self._measurement_arrived,
-            on_rejected=self._push_rejected, clock=clock)
-        self.poller = (SolarApiPoller(f.solar_api_url, self._measurement_arrived, self._push_rejected,
-                                      interval_s=f.solar_api_interval_s, clock=clock)
-                       if f.solar_api_url else None)
+        self.receiver, self.poller = self._sources(settings.fronius, clock)
         self.control_server = ControlServer(settings.state.control_socket, self._socket_request)
         self.display, self.on_frame = display_backend, on_frame
         self.backlight = BacklightTimer(settings.display.backlight_timeout_s, clock)
@@ -97,6 +90,28 @@ class Runtime:
         self.cycle_s = cycle_s
         self._last_cycle_s = -math.inf
         self._ip_address = ip_address if ip_address is not None else local_ip()
+
+    def _sources(self, f, clock):
+        """(FTP receiver or None, poller or None) for [fronius] source: push (with the Solar API
+        as a fallback when solar_api_url is set), solar_api or sunspec."""
+        source = getattr(f, "source", "push")
+        receiver = poller = None
+        if source == "push":
+            receiver = FtpReceiver(
+                host=f.ftp_host, port=f.ftp_port, user=f.ftp_user, password=f.ftp_password,
+                allowed_ips=f.allowed_ips, on_measurement=self._measurement_arrived,
+                on_rejected=self._push_rejected, clock=clock)
+        if source == "sunspec":
+            from .sources.sunspec_poller import SunSpecPoller
+
+            poller = SunSpecPoller(f.sunspec_host, self._measurement_arrived, self._push_rejected,
+                                   port=f.sunspec_port, inverter_unit=f.sunspec_inverter_unit,
+                                   meter_unit=f.sunspec_meter_unit, interval_s=f.solar_api_interval_s,
+                                   clock=clock)
+        elif f.solar_api_url and source in ("push", "solar_api"):
+            poller = SolarApiPoller(f.solar_api_url, self._measurement_arrived, self._push_rejected,
+                                    interval_s=f.solar_api_interval_s, clock=clock)
+        return receiver, poller
 
     def clocks(self) -> Clocks:
         return Clocks(self.clock(), self.wall_clock(), self.epoch_clock())
@@ -143,14 +158,7 @@ class Runtime:
                                    s.failsafe_current_a, s.wallbox.failsafe_timeout_s))
         # The wallbox first: its failsafe registers are set before anything else happens.
         self.charger.start()
-        self.receiver.start()
-        host, port = self.receiver.address
-        self.core.no_data_hint = (f"Check the inverter's Push Service (server, port {port}, user and "
-                                  "password).")
-        log.info("Waiting for inverter pushes by FTP on %s:%d (user %s).", host, port, s.fronius.ftp_user)
-        if self.poller:
-            self.poller.start()
-            log.info("Polling the inverter's Solar API at %s as a fallback.", s.fronius.solar_api_url)
+        ready = self._start_sources()
         try:
             self.control_server.start()
         except (OSError, ValueError) as exc:
@@ -160,7 +168,33 @@ class Runtime:
         state = self.core.state
         if state.mode != s.control.mode or state.paused:
             log.info(messages.restored(self.core.store.path, state.mode, state.paused))
-        self.notifier.ready(f"Charging control running; FTP on port {port}.")
+        self.notifier.ready(f"Charging control running; {ready}.")
+
+    def _start_sources(self) -> str:
+        """Starts the inverter data sources; returns what systemd's status line says about them."""
+        f = self.settings.fronius
+        ready = ""
+        if self.receiver is not None:
+            self.receiver.start()
+            host, port = self.receiver.address
+            self.core.no_data_hint = (f"Check the inverter's Push Service (server, port {port}, user "
+                                      "and password).")
+            log.info("Waiting for inverter pushes by FTP on %s:%d (user %s).", host, port, f.ftp_user)
+            ready = f"FTP on port {port}"
+        if self.poller is None:
+            return ready
+        self.poller.start()
+        if getattr(f, "source", "push") == "sunspec":
+            where = f"{f.sunspec_host}:{f.sunspec_port}"
+            self.core.no_data_hint = f"Check that the inverter answers Modbus TCP (SunSpec) at {where}."
+            log.info("Reading the inverter over Modbus TCP (SunSpec) at %s.", where)
+            return f"SunSpec at {where}"
+        if self.receiver is not None:
+            log.info("Polling the inverter's Solar API at %s as a fallback.", f.solar_api_url)
+            return ready
+        self.core.no_data_hint = f"Check that the inverter's Solar API answers at {f.solar_api_url}."
+        log.info("Polling the inverter's Solar API at %s.", f.solar_api_url)
+        return f"Solar API at {f.solar_api_url}"
 
     def _open_button(self) -> None:
         b = self.settings.button
@@ -187,7 +221,8 @@ class Runtime:
         self.notifier.stopping()
         if self.poller:
             self.poller.stop()
-        self.receiver.stop()
+        if self.receiver is not None:
+            self.receiver.stop()
         self.control_server.stop()
         if self.button is not None:
             self.button.close()

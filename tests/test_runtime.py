@@ -22,13 +22,15 @@ class RecordingCharger:
         self.setpoints: list[int] = []
         self.clock_s = 0.0
 
+    def _ftp_listening(self) -> bool:
+        receiver = self.runtime.receiver
+        return receiver is not None and receiver._server is not None
+
     def start(self) -> None:
-        self.events.append("charger started; FTP listening: "
-                           f"{self.runtime.receiver._server is not None}")
+        self.events.append(f"charger started; FTP listening: {self._ftp_listening()}")
 
     def stop(self) -> None:
-        self.events.append("charger stopped; FTP listening: "
-                           f"{self.runtime.receiver._server is not None}")
+        self.events.append(f"charger stopped; FTP listening: {self._ftp_listening()}")
 
     def set_setpoint(self, current_a: int) -> None:
         self.setpoints.append(current_a)
@@ -69,3 +71,39 @@ def test_the_charger_starts_first_stops_last_and_gets_the_setpoint_every_cycle(t
         runtime.close()
     assert charger.events == ["charger started; FTP listening: False",
                               "charger stopped; FTP listening: False"]
+
+
+def run_with_source(tmp_path, fronius: dict):
+    settings = with_overrides(
+        Settings(), fronius=fronius, control={"ramp_up_interval_s": 0.0}, display={"backend": "none"},
+        button={"pin": 0},
+        state={"dir": str(tmp_path / "state"), "control_socket": str(tmp_path / "control.sock")})
+    charger = RecordingCharger()
+    runtime = Runtime(settings, charger=charger, ip_address="127.0.0.1", cycle_s=0.05)
+    charger.runtime = runtime
+    runtime.start()
+    thread = threading.Thread(target=runtime.run, daemon=True)
+    thread.start()
+    return runtime, charger, thread
+
+
+def test_source_sunspec_and_source_solar_api_feed_the_core_without_an_ftp_server(tmp_path):
+    from appliance.sim.sunspec_inverter import SimulatedSunSpecInverter
+
+    inverter = SimulatedSunSpecInverter(battery=False)
+    inverter.set(production_w=5600.0, house_w=300.0)
+    for fronius in ({"source": "sunspec", "sunspec_host": "127.0.0.1", "sunspec_port": inverter.serve_tcp(),
+                     "solar_api_interval_s": 1.0},
+                    {"source": "solar_api", "solar_api_url": f"http://127.0.0.1:{inverter.serve_solar_api()}",
+                     "solar_api_interval_s": 1.0}):
+        runtime, charger, thread = run_with_source(tmp_path / fronius["source"], fronius)
+        try:
+            assert runtime.receiver is None          # no FTP password needed, no FTP port opened
+            # (11000 + 5600) / 690 = 24 A, capped by the box's own limit of 20 A.
+            assert wait_for(lambda: charger.setpoints and charger.setpoints[-1] == 20)
+            assert runtime.core.accepted_pushes >= 1
+        finally:
+            runtime.stop()
+            thread.join(timeout=5)
+            runtime.close()
+    inverter.stop()
