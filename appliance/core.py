@@ -23,6 +23,7 @@ from . import messages
 from .chargers.base import ChargerHealth, ChargerReading
 from .commands import Request
 from .core_status import CoreStatus, build_status
+from .policy.battery import BatteryPriority, BatteryRules, pv_counted_w
 from .policy.control import Controller, Decision, Inputs, PolicySettings
 from .policy.schedule import mode_in_force
 from .policy.types import NEXT_MODE, Command
@@ -72,7 +73,11 @@ def usable_reading(reading: ChargerReading | None, health: ChargerHealth | None,
 
 @dataclass
 class Readings:
-    """The newest inverter data, kept per kind: a PAC-only push carries PV but no grid meter."""
+    """The newest inverter data, kept per kind: a PAC-only push carries PV but no grid meter.
+
+    pv_w is the PV the allowance rule counts (appliance.policy.battery: production minus battery
+    charging, plus the discharge only where the car may use it); surplus_adjustment_w is what the
+    home battery adds to or takes from the PV surplus, worked out once per reading."""
 
     pv_w: float | None = None
     pv_at_s: float | None = None
@@ -80,11 +85,23 @@ class Readings:
     load_w: float | None = None
     grid_at_s: float | None = None
     source: str = ""
+    surplus_adjustment_w: float = 0.0
 
-    def take(self, m: Measurement) -> None:
-        self.pv_w, self.pv_at_s, self.source = m.pv_w, m.received_at, m.source
+    def take(self, m: Measurement, battery: BatteryPriority) -> None:
+        rules = battery.rules
+        self.pv_w = pv_counted_w(m.pv_w, m.battery_w, m.soc_pct, rules)
+        self.pv_at_s, self.source = m.received_at, m.source
         if m.kind != "inverter":   # power flow and SunSpec say whether there is a meter
             self.grid_w, self.load_w, self.grid_at_s = m.grid_w, m.load_w, m.received_at
+        if m.battery_w is None:
+            self.surplus_adjustment_w = 0.0
+        elif self.grid_w is not None and self.grid_at_s == m.received_at:
+            self.surplus_adjustment_w = battery.surplus_adjustment_w(m.grid_w, m.battery_w, m.soc_pct)
+        else:
+            # No meter: the estimate (PV - house base load) may also take the charging power once
+            # the battery is above its priority level; an allowed discharge is in pv_w already.
+            charging_w = max(0.0, -m.battery_w) if math.isfinite(m.battery_w) else 0.0
+            self.surplus_adjustment_w = 0.0 if rules.battery_has_priority(m.soc_pct) else charging_w
 
 
 class CarPowerHistory:
@@ -125,7 +142,7 @@ class ApplianceCore:
     def __init__(self, policy: PolicySettings, *, default_mode: str = "fast",
                  store: StateStore | None = None, sessions: SessionTracker | None = None,
                  schedule: Iterable = (), tz: tzinfo | None = None, button_pause_minutes: float = 0.0,
-                 logger: logging.Logger | None = log):
+                 battery: BatteryRules | None = None, logger: logging.Logger | None = log):
         self.policy = policy
         self.controller = Controller(policy)
         self.store = store
@@ -137,6 +154,7 @@ class ApplianceCore:
         self.log = logger if logger is not None else _silent()
         self.no_data_hint = ""
         self.readings = Readings()
+        self.battery = BatteryPriority(battery or BatteryRules())
         self.car_history = CarPowerHistory()
         self.accepted_pushes = 0
         self.rejected_pushes = 0
@@ -154,7 +172,7 @@ class ApplianceCore:
     # --- events in ------------------------------------------------------------------------------
 
     def measurement(self, m: Measurement) -> None:
-        self.readings.take(m)
+        self.readings.take(m, self.battery)
         self.accepted_pushes += 1
 
     def rejected(self, source: str = "", reason: str = "") -> None:
@@ -223,6 +241,7 @@ class ApplianceCore:
             car_connected=usable.car_connected if usable else None,
             charger_limit_a=self._charger_limit_a(),
             car_w_at_grid=self.car_history.at(r.grid_at_s),
+            surplus_adjustment_w=r.surplus_adjustment_w,
         ))
         previous = self.decision.setpoint_a if self.decision else 0
         self.decision = decision

@@ -27,6 +27,7 @@ from .commands import Request, validate
 from .config import Settings
 from .control_socket import ControlServer
 from .core import ApplianceCore, Clocks
+from .policy.battery import BatteryRules
 from .policy.control import PolicySettings
 from .policy.types import Command
 from .sdnotify import SystemdNotifier
@@ -49,6 +50,13 @@ def make_charger(settings: Settings, clock: Callable[[], float]) -> Charger:
     from .chargers.vestel_ems import EmsCharger
 
     return EmsCharger.from_settings(settings, clock=clock)
+
+
+def _battery_rules(settings: Settings) -> BatteryRules:
+    b = getattr(settings, "battery", None)
+    if b is None:
+        return BatteryRules()
+    return BatteryRules(priority_soc_pct=b.priority_soc_pct, car_may_discharge=b.car_may_discharge)
 
 
 class Runtime:
@@ -75,7 +83,8 @@ class Runtime:
         self.core = ApplianceCore(
             policy, store=StateStore(state_dir, settings.control.mode),
             sessions=SessionTracker(state_dir / "sessions.csv", clock_wall=self.wall_clock),
-            schedule=settings.control.schedule, tz=tz, button_pause_minutes=settings.button.pause_minutes)
+            schedule=settings.control.schedule, tz=tz, button_pause_minutes=settings.button.pause_minutes,
+            battery=_battery_rules(settings))
         self.charger = charger if charger is not None else make_charger(settings, clock)
         self.inbox: queue.Queue = queue.Queue()
         self._stop = threading.Event()

@@ -193,3 +193,36 @@ def test_a_session_from_plug_in_to_unplug_in_stepped_time(tmp_path):
     assert session.energy_wh == pytest.approx(16560, abs=1)
     assert session.peak_current_a == pytest.approx(24, abs=0.1)
     assert 0 < session.pv_share <= 1
+
+
+def battery_push(rig, *, pv_w, grid_w, battery_w, soc_pct):
+    rig.core.measurement(Measurement(
+        pv_w=pv_w, grid_w=grid_w, load_w=None, battery_w=battery_w, kind="powerflow",
+        inverter_time=None, source="gen24.json", received_at=rig.t, soc_pct=soc_pct))
+
+
+@pytest.mark.parametrize("soc_pct, surplus_w", [
+    (80.0, 6900.0 + 100.0 + 2000.0),   # above the priority level: the car may take the charging power
+    (30.0, 6900.0 + 100.0),            # below it: the battery keeps its 2 kW
+    (None, 6900.0 + 100.0),            # not known: counts as below
+])
+def test_the_home_battery_keeps_its_charge_below_its_priority_level(soc_pct, surplus_w):
+    from appliance.policy.battery import BatteryRules
+
+    rig = Rig(PolicySettings(ramp_up_interval_s=0), default_mode="pv",
+              battery=BatteryRules(priority_soc_pct=50))
+    rig.reading(power_w=6900.0)
+    battery_push(rig, pv_w=7000.0, grid_w=-100.0, battery_w=-2000.0, soc_pct=soc_pct)
+    rig.tick()
+    assert rig.core.decision.surplus_w == pytest.approx(surplus_w)
+
+
+def test_battery_discharge_counts_as_pv_only_where_the_car_may_use_it():
+    from appliance.policy.battery import BatteryRules
+
+    for may, pv_counted in ((False, 1000.0), (True, 4000.0)):
+        rig = Rig(PolicySettings(ramp_up_interval_s=0),
+                  battery=BatteryRules(priority_soc_pct=50, car_may_discharge=may))
+        battery_push(rig, pv_w=1000.0, grid_w=0.0, battery_w=3000.0, soc_pct=90.0)
+        rig.tick()
+        assert rig.core.decision.pv_counted_w == pv_counted

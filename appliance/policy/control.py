@@ -100,6 +100,9 @@ class Inputs(NamedTuple):
     # wallbox readings). None: the policy pairs them itself, with the car's power at the first
     # decision that saw this grid reading.
     car_w_at_grid: float | None = None
+    # Watts the home battery adds to (+) or takes from (-) the PV surplus (appliance.policy.battery):
+    # charging power the car may take, discharge it must not count.
+    surplus_adjustment_w: float = 0.0
 
 
 class Decision(NamedTuple):
@@ -239,10 +242,11 @@ class Controller:
         """pv and minpv: the surplus from the grid meter (or estimated from PV without one)."""
         cfg = self.cfg
         estimated = False
+        adjustment_w = _finite_or(inp.surplus_adjustment_w, 0.0)
         if b.meter:
-            surplus_w = self._car_w_at_grid - inp.grid_w
+            surplus_w = self._car_w_at_grid - inp.grid_w + adjustment_w
         elif b.fresh:
-            surplus_w = b.pv_w - cfg.house_base_load_w
+            surplus_w = b.pv_w - cfg.house_base_load_w + adjustment_w
             estimated = True
         else:
             surplus_w = 0.0
