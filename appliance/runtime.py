@@ -45,8 +45,10 @@ COMMAND_TIMEOUT_S = 5.0
 def make_charger(settings: Settings, clock: Callable[[], float]) -> Charger:
     """The wallbox driver the settings ask for."""
     kind = getattr(settings.wallbox, "kind", "ems")
-    if kind != "ems":
-        raise ValueError(f"wallbox.kind {kind!r} has no driver in this version: use \"ems\".")
+    if kind == "meter":   # a basic EVC04: the appliance answers its meter polls, reads its LOG port
+        from .chargers.vestel_meter import MeterCharger
+
+        return MeterCharger.from_settings(settings, clock=clock)
     from .chargers.vestel_ems import EmsCharger
 
     return EmsCharger.from_settings(settings, clock=clock)

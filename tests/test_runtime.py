@@ -107,3 +107,18 @@ def test_source_sunspec_and_source_solar_api_feed_the_core_without_an_ftp_server
             thread.join(timeout=5)
             runtime.close()
     inverter.stop()
+
+
+def test_the_wallbox_kind_picks_the_driver():
+    import time
+
+    from appliance.chargers.vestel_ems import EmsCharger
+    from appliance.chargers.vestel_meter import MeterCharger
+    from appliance.runtime import make_charger
+
+    basic = with_overrides(Settings(), wallbox={"kind": "meter", "transport": "rtu",
+                                                "serial_port": "/dev/null", "dip_limit_a": 16})
+    driver = make_charger(basic, time.monotonic)
+    assert isinstance(driver, MeterCharger) and isinstance(driver, Charger) and driver.kind == "meter"
+    ems = with_overrides(Settings(), wallbox={"transport": "tcp", "host": "127.0.0.1", "port": 502})
+    assert isinstance(make_charger(ems, time.monotonic), EmsCharger)
