@@ -80,11 +80,9 @@ class PolicySettings:
         )
 
 
-class Inputs(NamedTuple):
-    """What the policy knows at one moment. Times are the appliance's monotonic clock in seconds.
-
-    Immutable like the other records, but a NamedTuple: one is built every second of a simulated
-    day, and a tuple is several times cheaper to build than a frozen dataclass."""
+@dataclass(frozen=True)
+class Inputs:
+    """What the policy knows at one moment. Times are the appliance's monotonic clock in seconds."""
 
     now_s: float
     mode: str = Mode.FAST              # the mode in force (after schedule and pause)
