@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from typing import Iterable, NamedTuple
 
@@ -185,6 +185,12 @@ class ApplianceCore:
         if self._reading_plausible and health.connected:
             self.car_history.add(reading.at_s, float(reading.power_w))
 
+    def allowance(self, allowance_w: float) -> None:
+        """The grid allowance in force (the dimmed one while the grid operator dims); it applies
+        from the next tick, so a dimming edge lowers the current in the cycle that sees it."""
+        if allowance_w != self.controller.cfg.allowance_w:
+            self.controller.cfg = replace(self.policy, allowance_w=allowance_w)
+
     def paused(self, epoch_s: float) -> bool:
         return self.state.pause_active(epoch_s)
 
@@ -248,7 +254,7 @@ class ApplianceCore:
         self._log_data_state(now, decision)
         if decision.setpoint_a != self._logged_setpoint:
             self.log.info(messages.setpoint_changed(
-                decision, self.policy, None if self._logged_setpoint is None else previous))
+                decision, self.controller.cfg, None if self._logged_setpoint is None else previous))
             self._logged_setpoint = decision.setpoint_a
         if decision.setpoint_a > self.highest_setpoint_a:
             self.highest_setpoint_a = decision.setpoint_a

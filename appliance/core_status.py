@@ -128,7 +128,7 @@ def build_status(core: "ApplianceCore", clocks: "Clocks") -> CoreStatus:
     offline = core.wallbox_offline(now)
     r = core.readings
     current = core.sessions.current if core.sessions is not None else None
-    cfg = core.policy
+    cfg = core.controller.cfg   # with the allowance in force (dimmed or not)
     return CoreStatus(
         local_now=clocks.local, mode=state.mode, mode_in_force=d.mode if d else state.mode,
         decision=d, reason=messages.reason(d, cfg) if d else "starting",

@@ -61,6 +61,15 @@ def _battery_rules(settings: Settings) -> BatteryRules:
     return BatteryRules(priority_soc_pct=b.priority_soc_pct, car_may_discharge=b.car_may_discharge)
 
 
+def _dimming_monitor(settings: Settings):
+    """The grid operator's dimming input, or None when [dimming] pin = 0."""
+    if getattr(settings, "dimming", None) is None or not settings.dimming.pin:
+        return None
+    from .dimming import DimmingMonitor, DimmingSettings
+
+    return DimmingMonitor.open(DimmingSettings.from_settings(settings), Path(settings.state.dir))
+
+
 class Runtime:
     """Wires sources -> core -> charger and screen. `run()` blocks until `stop()`."""
 
@@ -88,6 +97,7 @@ class Runtime:
             schedule=settings.control.schedule, tz=tz, button_pause_minutes=settings.button.pause_minutes,
             battery=_battery_rules(settings))
         self.charger = charger if charger is not None else make_charger(settings, clock)
+        self.dimming = _dimming_monitor(settings)
         self.inbox: queue.Queue = queue.Queue()
         self._stop = threading.Event()
         self.notifier = notifier or SystemdNotifier()
@@ -176,6 +186,10 @@ class Runtime:
             log.error("The control socket %s could not be opened (%s): wallbox status/mode/pause will "
                       "not reach this service.", s.state.control_socket, exc)
         self._open_button()
+        if self.dimming is not None:
+            self.dimming.attach(lambda: self.inbox.put(("dimming", None)))
+            log.info("Grid operator dimming input on BCM%d: %.1f kW from the grid while it is active.",
+                     self.dimming.settings.pin, self.dimming.settings.dimmed_allowance_w / 1000)
         state = self.core.state
         if state.mode != s.control.mode or state.paused:
             log.info(messages.restored(self.core.store.path, state.mode, state.paused))
@@ -237,6 +251,8 @@ class Runtime:
         self.control_server.stop()
         if self.button is not None:
             self.button.close()
+        if self.dimming is not None:
+            self.dimming.close(self.wall_clock())
         self.charger.stop()
         if self.display is not None:
             try:
@@ -268,8 +284,8 @@ class Runtime:
             self.core.measurement(payload)
         elif kind == "rejected":
             self.core.rejected(*payload)
-        elif kind == "wake":
-            self.cycle()  # light the screen now, not at the next tick
+        elif kind in ("wake", "dimming"):
+            self.cycle()  # light the screen, or apply the dimming edge, now: not at the next tick
         elif kind == "command":
             request, done = payload
             try:
@@ -287,6 +303,11 @@ class Runtime:
         clocks = self.clocks()
         self._last_cycle_s = clocks.mono_s
         self.core.charger(self.charger.reading(), self.charger.health())
+        if self.dimming is not None:
+            from .dimming import allowance_w
+
+            status = self.dimming.poll(clocks.local)
+            self.core.allowance(allowance_w(self.core.policy.allowance_w, status, self.dimming.settings))
         self.charger.set_setpoint(self.core.tick(clocks))
         self._draw(clocks)
         self.notifier.watchdog()

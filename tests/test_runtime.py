@@ -122,3 +122,30 @@ def test_the_wallbox_kind_picks_the_driver():
     assert isinstance(driver, MeterCharger) and isinstance(driver, Charger) and driver.kind == "meter"
     ems = with_overrides(Settings(), wallbox={"transport": "tcp", "host": "127.0.0.1", "port": 502})
     assert isinstance(make_charger(ems, time.monotonic), EmsCharger)
+
+
+def test_a_dimming_edge_lowers_the_current_in_the_cycle_it_wakes(tmp_path):
+    from appliance.dimming import DimmingMonitor, DimmingSettings, FakeDimmingPin
+
+    settings = with_overrides(
+        Settings(), fronius={"ftp_host": "127.0.0.1", "ftp_port": 0, "ftp_password": "pw"},
+        display={"backend": "none"}, button={"pin": 0}, dimming={"pin": 5},
+        state={"dir": str(tmp_path / "state"), "control_socket": str(tmp_path / "control.sock")})
+    charger = RecordingCharger()
+    # A long cycle: only the edge's own event can bring the new allowance in time.
+    runtime = Runtime(settings, charger=charger, ip_address="127.0.0.1", cycle_s=30.0)
+    charger.runtime = runtime
+    pin = FakeDimmingPin(high=True)                     # contact open: not dimmed
+    runtime.dimming = DimmingMonitor(DimmingSettings.from_settings(settings), pin, tmp_path / "state")
+    runtime.start()
+    thread = threading.Thread(target=runtime.run, daemon=True)
+    thread.start()
+    try:
+        assert wait_for(lambda: charger.setpoints[-1:] == [15])
+        pin.set_high(False)                             # the control box closes its contact
+        assert wait_for(lambda: charger.setpoints[-1] == 6, timeout_s=2)   # 4200 W / 690 W/A
+        assert runtime.status()["budget_w"] <= 4200
+    finally:
+        runtime.stop()
+        thread.join(timeout=5)
+        runtime.close()
