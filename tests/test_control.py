@@ -41,12 +41,14 @@ def run(cfg, steps, mode_seq, car_at_grid=None):
     ctl = Controller(cfg)
     now = 1000.0
     pv = pv_at = grid = None
-    paired = 0.0
+    paired, paired_at = 0.0, None
     for i, s in enumerate(steps):
         now += s["dt_s"]
         if s["new_reading"]:
-            if pv_at != now:
-                paired = s["car_w"]
+            # The policy pairs a grid reading it has not seen before (a new time) with the car's
+            # power of that decision; one at the same time as the last is taken as the same.
+            if s["grid_w"] is not None and now != paired_at:
+                paired, paired_at = s["car_w"], now
             pv, pv_at, grid = s["pv_w"], now, s["grid_w"]
         if car_at_grid is not None:
             car_at_grid.append(paired)
