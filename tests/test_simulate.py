@@ -19,11 +19,8 @@ from appliance.sim.simulate import default_settings, register, simulate_day
 SETTINGS = default_settings()
 
 
-# The built-in days are simulated once per test process and shared by the tests below: they run
-# in one pytest-xdist worker (--dist loadgroup), so no day is simulated twice.
-same_days = pytest.mark.xdist_group("simulated_days")
-
-
+# The built-in days are simulated once per test process and shared by the tests below: pytest-xdist
+# runs a file's tests in one worker (--dist loadfile), so no day is simulated twice.
 @lru_cache(maxsize=None)
 def day_result(profile: str, mode: str, rule: str):
     return simulate_day(build_day(profile, seed=1), SETTINGS, mode=mode, rule=rule)
@@ -31,7 +28,6 @@ def day_result(profile: str, mode: str, rule: str):
 
 # --- targets over the built-in days ---------------------------------------------------------------
 
-@same_days
 @pytest.mark.parametrize("profile", list(PROFILES))
 @pytest.mark.parametrize("mode", ["fast", "pv"])
 def test_no_import_over_the_allowance_beyond_the_push_after_a_pv_drop(profile, mode):
@@ -42,7 +38,6 @@ def test_no_import_over_the_allowance_beyond_the_push_after_a_pv_drop(profile, m
     assert ours.over_allowance_in_drop_interval_s <= naive.over_allowance_in_drop_interval_s
 
 
-@same_days
 def test_passing_clouds_cost_the_grid_less_than_the_naive_rule():
     ours, naive = day_result("cloudy", "fast", "ours"), day_result("cloudy", "fast", "naive")
     assert naive.over_allowance_in_drop_interval_wh > 10  # the day does test something
@@ -50,7 +45,6 @@ def test_passing_clouds_cost_the_grid_less_than_the_naive_rule():
     assert ours.car_kwh == pytest.approx(naive.car_kwh, abs=0.05)  # the car still gets its energy
 
 
-@same_days
 @pytest.mark.parametrize("profile, share", [("clear", 0.90), ("cloudy", 0.75)])
 def test_pv_mode_takes_the_takeable_surplus(profile, share):
     r = day_result(profile, "pv", "ours")
@@ -59,7 +53,6 @@ def test_pv_mode_takes_the_takeable_surplus(profile, share):
     assert r.taken_kwh <= r.pv_to_car_kwh + 1e-9 <= r.car_kwh + 1e-9
 
 
-@same_days
 @pytest.mark.parametrize("profile", list(PROFILES))
 @pytest.mark.parametrize("mode", ["fast", "pv"])
 def test_few_starts_and_fewer_setpoint_changes_than_the_naive_rule(profile, mode):
@@ -68,14 +61,12 @@ def test_few_starts_and_fewer_setpoint_changes_than_the_naive_rule(profile, mode
     assert ours.setpoint_changes <= naive.setpoint_changes
 
 
-@same_days
 def test_clouds_make_the_naive_rule_start_and_change_far_more_often():
     ours, naive = day_result("cloudy", "pv", "ours"), day_result("cloudy", "pv", "naive")
     assert naive.starts > 20 and ours.starts <= 3
     assert ours.setpoint_changes < naive.setpoint_changes
 
 
-@same_days
 def test_energy_bookkeeping_adds_up():
     day = build_day("clear", 1)
     r = day_result("clear", "pv", "ours")
