@@ -20,6 +20,7 @@ import asyncio
 import datetime as dt
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from appliance.chargers.vestel_ems import registers as vestel
@@ -32,7 +33,7 @@ CABLE_MAX_A = 32  # the simulated cable is a 32 A Type 2 cable
 class SimRequest:
     """One request as the server received it."""
 
-    at_s: float  # time.monotonic()
+    at_s: float  # the box's clock (time.monotonic() unless a test gave one)
     function_code: int
     address: int
     count: int
@@ -53,6 +54,8 @@ class SimulatedWallbox:
         voltage_v: float = 230.0,
         energy_time_scale: float = 1.0,
         refuse_gaps: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+        alive_check_min_s: float = 3.0,
     ):
         self.unit_id = unit_id
         self.max_current_a = max_current_a
@@ -60,9 +63,13 @@ class SimulatedWallbox:
         self.voltage_v = voltage_v
         self.energy_time_scale = energy_time_scale
         self.refuse_gaps = refuse_gaps
+        # Tests step a clock of their own; the box's watchdog, meter and records follow it.
+        self._clock = clock
+        # The real box checks the alive register no more often than every 3 s; tests may shorten it.
+        self.alive_check_min_s = alive_check_min_s
 
         self._lock = threading.RLock()
-        now = time.monotonic()
+        now = clock()
         self._started_mono = now
         self._started_wall = time.time()
         self._last_tick = now
@@ -91,6 +98,12 @@ class SimulatedWallbox:
         self.writes: list[tuple[int, int]] = []  # (address, value) in the order the box got them
         # Addresses this box answers ILLEGAL ADDRESS for, like a firmware that lacks them.
         self.missing_registers: set[int] = set()
+        # Faults: writes to these addresses are answered with this Modbus exception code (e.g.
+        # {5004: 3}: ILLEGAL VALUE to every setpoint while 6000 and 2000 are still accepted) ...
+        self.refused_writes: dict[int, int] = {}
+        # ... and these words replace what the box would answer (implausible values, e.g.
+        # {1020: 0xFFFF, 1021: 0xFFFF} for a power of 4 GW).
+        self.forced_words: dict[int, int] = {}
         self.connections = 0  # Modbus connections opened to the box (TCP) since creation
         self._frozen_words: dict[int, int] | None = None
 
@@ -152,7 +165,7 @@ class SimulatedWallbox:
             self.tick()
             self._car_max_a = car_max_a
             self._session_wh = 0.0
-            self._session_start_s = time.monotonic()
+            self._session_start_s = self._clock()
             self._session_end_hhmmss = 0
             self._update_current()
 
@@ -160,7 +173,7 @@ class SimulatedWallbox:
         with self._lock:
             self.tick()
             self._car_max_a = None
-            self._session_end_hhmmss = self._hhmmss(time.monotonic())
+            self._session_end_hhmmss = self._hhmmss(self._clock())
             if self._setpoint_a == 0:
                 # Seen on real boxes: after 0 was written and the car left, 5004 reads back 6.
                 self._setpoint_a = 6
@@ -175,7 +188,7 @@ class SimulatedWallbox:
             self._frozen_words = self.register_words()
 
     def _alive_check_interval_s(self) -> float:
-        return max(self._failsafe_timeout_s / 2.0, 3.0)
+        return max(self._failsafe_timeout_s / 2.0, self.alive_check_min_s)
 
     def _effective_setpoint_a(self) -> int:
         return self._failsafe_current_a if self._in_failsafe else self._setpoint_a
@@ -189,9 +202,9 @@ class SimulatedWallbox:
         self._current_a = float(granted) if granted >= vestel.MIN_CHARGING_CURRENT_A else 0.0
 
     def tick(self, now: float | None = None) -> None:
-        """Advance the model to `now` (time.monotonic())."""
+        """Advance the model to `now` (the box's clock: time.monotonic() unless a test gave one)."""
         with self._lock:
-            now = time.monotonic() if now is None else now
+            now = self._clock() if now is None else now
             # The watchdog runs at its own rhythm, check by check, so a late tick is still exact.
             while self._failsafe_timeout_s > 0 and now >= self._next_alive_check:
                 self._integrate(self._next_alive_check)
@@ -219,7 +232,7 @@ class SimulatedWallbox:
         return t.hour * 10000 + t.minute * 100 + t.second
 
     def _values(self) -> dict[str, int | str]:
-        now = time.monotonic()
+        now = self._clock()
         wall = dt.datetime.fromtimestamp(self._started_wall + (now - self._started_mono))
         plugged = self._car_max_a is not None
         current_ma = round(self._current_a * 1000)
@@ -302,7 +315,7 @@ class SimulatedWallbox:
             self._failsafe_current_a = value
         elif address == REGISTERS["failsafe_timeout_s"].address:
             self._failsafe_timeout_s = value
-            self._next_alive_check = time.monotonic() + self._alive_check_interval_s()
+            self._next_alive_check = self._clock() + self._alive_check_interval_s()
         self._update_current()
 
     # --- pymodbus glue ---------------------------------------------------------------------------
@@ -341,10 +354,14 @@ class SimulatedWallbox:
         with self._lock:
             self.tick()
             if set_values is not None:
+                refused = self.refused_writes.get(address)
+                if refused is not None:
+                    return ExcCodes(refused)
                 for offset, value in enumerate(set_values):
                     self._apply_write(address + offset, int(value))
                 return None
             words = self._frozen_words if self._frozen_words is not None else self.register_words()
+            words = {**words, **self.forced_words}
         for a in range(address, address + count):
             registers[a - start_address] = words.get(a, 0)
         return None
@@ -360,7 +377,7 @@ class SimulatedWallbox:
             kind = INPUT if fc == 4 else HOLDING
             unlisted = tuple(vestel.unlisted_in(kind, address, count)) if fc in (3, 4, 6, 16) else ()
             with self._lock:
-                self.requests.append(SimRequest(time.monotonic(), fc, address, count, values, unlisted))
+                self.requests.append(SimRequest(self._clock(), fc, address, count, values, unlisted))
                 if len(self.requests) > self.max_records:
                     del self.requests[: self.max_records // 2]
         return pdu

@@ -10,12 +10,20 @@ from .client import VestelClient, WallboxStatus
 from .link import WallboxLink
 
 
+def fault_sentence(status: WallboxStatus) -> str | None:
+    if status.fault_code == 0 and status.equipment_state != 2 and status.chargepoint_state != 8:
+        return None
+    return (f"The wallbox reports a fault (code {status.fault_code}, equipment state {status.equipment_state}, "
+            f"chargepoint state {status.chargepoint_state}): see its LEDs and its web interface.")
+
+
 def reading_from_status(status: WallboxStatus, at_s: float) -> ChargerReading:
     return ChargerReading(
         at_s=at_s, car_connected=status.car_connected, charging=status.charging,
         power_w=float(status.power_w), currents_a=status.currents_a, limit_a=status.limit_a,
         offered_a=float(status.setpoint_a), meter_wh=float(status.meter_wh),
         session_energy_wh=float(status.session_energy_wh),
+        phases_in_use=sum(1 for a in status.currents_a if a >= 1.0) or None, fault=fault_sentence(status),
     )
 
 
@@ -50,14 +58,14 @@ class EmsCharger:
         self.link.set_setpoint(current_a)
 
     def reading(self) -> ChargerReading | None:
-        status, age_s = self.link.status, self.link.status_age_s
-        if status is None or age_s is None:
+        keeper = self.link.status_keeper
+        status, at_s = keeper.status, keeper.status_at
+        if status is None or at_s is None:
             return None
-        return reading_from_status(status, self.clock() - age_s)
+        return reading_from_status(status, at_s)
 
     def health(self) -> ChargerHealth:
-        return ChargerHealth(connected=self.link.connected, holding=self.link.connected,
-                             problem=self.link.last_error)
+        return self.link.health()
 
     def identity(self) -> ChargerIdentity | None:
         i = self.link.identity
@@ -65,4 +73,5 @@ class EmsCharger:
             return None
         return ChargerIdentity(kind="ems", description=self.client.describe(), serial=i.serial,
                                model=f"{i.brand} {i.model}".strip(), firmware=i.firmware,
-                               phases=3 if i.phases == 1 else 1 if i.phases == 0 else None)
+                               phases=i.phases, details={"max_power_w": i.max_power_w,
+                                                         "chargepoint_id": i.chargepoint_id})
