@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from .registers import (
     HOLDING, IDENTITY_PLAN, INPUT, MAX_CURRENT_A, MIN_CHARGING_CURRENT_A, REGISTERS, STATUS_PLAN,
-    ReadRun, decode, encode,
+    ReadRun, decode,
 )
 
 log = logging.getLogger("appliance.vestel")
