@@ -107,13 +107,18 @@ def test_a_slow_box_still_gets_its_heartbeat_and_the_control_loop_never_waits(bo
         charger.set_setpoint(16)
         assert wait_until(lambda: charger.health().holding, timeout_s=3)
         calls: list[float] = []
+        to_box: list[float] = []
         violations: list[str] = []
         for current_a in (20, 12, 16):
             started = time.monotonic()
             charger.set_setpoint(current_a)
             calls.append(time.monotonic() - started)
             violations += watch(charger, box, 0.6)[1]
+            written = [r.at_s for r in box.requests if r.address == 5004 and r.values == (current_a,) and r.at_s > started]
+            to_box.append(written[0] - started)
         assert max(calls) < 0.05, f"set_setpoint waited for the box: {calls}"
+        # At most one request (0.15 s) was in the way of each setpoint.
+        assert max(to_box) < 0.25, f"setpoints reached the box after {to_box}"
         assert wait_until(lambda: charger.reading() is not None, timeout_s=5)  # 16 requests at 0.15 s between heartbeats
         holding, more, at_failsafe = watch(charger, box, 1.0)
         assert violations + more == [] and at_failsafe == 0

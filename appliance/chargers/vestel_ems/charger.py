@@ -58,11 +58,10 @@ class EmsCharger:
         self.link.set_setpoint(current_a)
 
     def reading(self) -> ChargerReading | None:
-        keeper = self.link.status_keeper
-        status, at_s = keeper.status, keeper.status_at
-        if status is None or at_s is None:
+        latest = self.link.status_keeper.latest
+        if latest is None:
             return None
-        return reading_from_status(status, at_s)
+        return reading_from_status(*latest)
 
     def health(self) -> ChargerHealth:
         return self.link.health()

@@ -96,8 +96,8 @@ class WallboxLink:
 
     @property
     def status_age_s(self) -> float | None:
-        at = self.status_keeper.status_at
-        return None if at is None else self._clock() - at
+        latest = self.status_keeper.latest
+        return None if latest is None else self._clock() - latest[1]
 
     @property
     def connected(self) -> bool:
@@ -119,7 +119,7 @@ class WallboxLink:
         confirmed, alive_at, problem = self.confirmed_a, self._last_alive_at, self.setpoint_problem
         late = alive_at is not None and now - alive_at > self.failsafe_timeout_s / 2
         holding = (connected and desired is not None and confirmed == desired and problem is None
-                   and alive_at is not None and not late)
+                   and alive_at is not None and not late and not self.rewrite)
         if problem is None and late:
             problem = (f"No heartbeat reached the wallbox for {now - alive_at:.0f} s: it may be at its failsafe "
                        f"current of {self.failsafe_current_a} A; check the link's load and the box.")

@@ -33,8 +33,9 @@ class StatusKeeper:
         self.schedule = schedule
         # Frozen answers: the box's clock (294, read with "detail") must change at least this often.
         self.frozen_after_s = max(10.0, 2.5 * schedule.detail_s)
-        self.status: WallboxStatus | None = None
-        self.status_at: float | None = None
+        # The newest plausible status and when its "state" group was read, as one pair so that a
+        # reader in another thread never pairs a status with another one's time.
+        self.latest: tuple[WallboxStatus, float] | None = None
         self.problem: str | None = None           # a status register refused, or values implausible
         self.readback_problem: str | None = None  # the box keeps reading back another setpoint
         self.implausible_readings = 0
@@ -47,6 +48,16 @@ class StatusKeeper:
         self._chargepoint: int | None = None
         self._readback_misses = 0
         self._failsafe_reported: tuple[int, int] | None = None
+
+    @property
+    def status(self) -> WallboxStatus | None:
+        latest = self.latest
+        return None if latest is None else latest[0]
+
+    @property
+    def status_at(self) -> float | None:
+        latest = self.latest
+        return None if latest is None else latest[1]
 
     def reconnected(self) -> None:
         self._box_time_seen = None
@@ -140,12 +151,12 @@ class StatusKeeper:
         found = implausible(self.reads.values, phases=identity.phases if identity is not None else 3)
         self._note_implausible(found, now)
         if found:
-            self.status = None
+            self.latest = None
             return
         status = status_from_values(self.reads.values)
         if group == "limits":
             self._check_failsafe(status)
-        self.status, self.status_at = status, self._state_at
+        self.latest = (status, self._state_at if self._state_at is not None else now)
         self._refused = self.problem = None
         self.link.healthy()
 
