@@ -38,6 +38,8 @@ def retry_wait_s(away_s: float) -> float:
 class WallboxLink:
     """Keeps the wallbox alive and told, independent of inverter pushes (see the module docstring)."""
 
+    STAYED_S = 10.0  # a connection that lasted this long ends an absence: the next loss retries at once
+
     def __init__(
         self,
         client: VestelClient,
@@ -72,7 +74,8 @@ class WallboxLink:
         self._identity: WallboxIdentity | None = None
         self._identity_tried = False
         self._ever_connected = False
-        self._lost_at: float | None = None
+        self._lost_at: float | None = None   # since when the box is away (None: it is not)
+        self._connected_at: float | None = None
         self._retry_at = 0.0
         # What the box holds, as far as the link can confirm (thread-owned).
         self.confirmed_a: int | None = None
@@ -309,11 +312,12 @@ class WallboxLink:
         with self._lock:
             self._connected = True
             self._last_error = None
-            desired = self._desired_a
+        self._connected_at = self._clock()
         if self._ever_connected:
             self.reconnects += 1
             away_s = now - self._lost_at if self._lost_at is not None else 0.0
-            told = f"setpoint {desired} A written again" if self.confirmed_a is not None else "no setpoint to restore yet"
+            told = (f"setpoint {self.confirmed_a} A written again" if self.confirmed_a is not None
+                    else "no setpoint to restore yet")
             self._event(f"Wallbox answered again after {away_s:.0f} s: {told}.")
         self._ever_connected = True
 
@@ -336,19 +340,19 @@ class WallboxLink:
             self._last_error = error
         self.confirmed_a, self._last_alive_at = None, None
         self._reads.clear()
-        if self._lost_at is None:
+        connected_for_s = now - self._connected_at if self._connected_at is not None else 0.0
+        if self._lost_at is None or connected_for_s >= self.STAYED_S:
             self._lost_at = now
-        self._retry_at = now  # at once: a box that restarted may be back already
+            self._retry_at = now  # at once: a box that restarted may be back already
+        else:
+            # It failed right after connecting: keep backing off, do not hammer it.
+            self._retry_at = now + retry_wait_s(now - self._lost_at)
         self.client.close()
         if was_connected:
             self._event(
                 f"Wallbox stopped answering: {error} Reconnecting; if it stays away the box falls back to "
                 f"{self.failsafe_current_a} A after {self.failsafe_timeout_s} s."
             )
-
-    def healthy(self) -> None:
-        """A full, plausible status arrived: the box is back for good, backoff starts afresh."""
-        self._lost_at = None
 
     def _identity_known(self, identity: WallboxIdentity | None, refused: WallboxRefused | None) -> None:
         self._identity_tried = True

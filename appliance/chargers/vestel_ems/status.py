@@ -158,7 +158,6 @@ class StatusKeeper:
             self._check_failsafe(status)
         self.latest = (status, self._state_at if self._state_at is not None else now)
         self._refused = self.problem = None
-        self.link.healthy()
 
     def _note_implausible(self, found: dict[str, str], now: float) -> None:
         for name, why in found.items():
