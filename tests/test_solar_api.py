@@ -14,7 +14,7 @@ import pytest
 from appliance.sources.fronius import POWERFLOW_PATH, Measurement, SolarApiPoller
 from waiting import wait_until as wait_for
 
-SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "fronius-samples"
+SAMPLES = Path(__file__).resolve().parent / "samples" / "fronius"
 needs_samples = pytest.mark.skipif(
     not SAMPLES.is_dir(),
     reason=f"the real Fronius samples are not at {SAMPLES} (they live beside the repository)",
