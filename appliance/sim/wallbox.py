@@ -15,6 +15,7 @@ forced (implausible) words, frozen answers; and a clock of the test's own.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -42,6 +43,8 @@ class SimulatedWallbox(ModbusServing):
         refuse_gaps: bool = True,
         clock: Callable[[], float] = time.monotonic,
         alive_check_min_s: float = 3.0,
+        firmware: str = "v3.187.0-sim",
+        phase_switch_s: float = 5.0,
     ):
         self.unit_id = unit_id
         self.max_current_a = max_current_a
@@ -53,6 +56,9 @@ class SimulatedWallbox(ModbusServing):
         self._clock = clock
         # The real box checks the alive register no more often than every 3 s; tests may shorten it.
         self.alive_check_min_s = alive_check_min_s
+        self.firmware = firmware
+        # How long a car takes to charge again after its phases were switched.
+        self.phase_switch_s = phase_switch_s
 
         self._lock = threading.RLock()
         now = clock()
@@ -76,7 +82,14 @@ class SimulatedWallbox(ModbusServing):
         self._session_start_s: float | None = None
         self._session_end_hhmmss = 0
 
+        # 405: 1 = 3 phases (the box's default, back after every new connection), 0 = 1 phase.
+        self._phase_setting = 1
+        self._resume_at: float | None = None  # the car charges again after a phase switch
+        self.phase_switches = 0
+
         self._init_records()
+        if tuple(int(part) for part in re.findall(r"\d+", firmware)[:2]) < (3, 187):
+            self.missing_registers.add(REGISTERS["phase_switch"].address)  # older firmware has no 405
         self._init_serving()
 
     def _init_records(self) -> None:
@@ -110,8 +123,13 @@ class SimulatedWallbox(ModbusServing):
             return self._current_a
 
     @property
+    def active_phases(self) -> int:
+        """The phases the car charges on: 405 switches a 3-phase box to one."""
+        return 1 if self.phases == 3 and self._phase_setting == 0 else self.phases
+
+    @property
     def power_w(self) -> int:
-        return round(self.current_a * self.voltage_v * self.phases)
+        return round(self.current_a * self.voltage_v * self.active_phases)
 
     @property
     def energy_wh(self) -> float:
@@ -181,6 +199,9 @@ class SimulatedWallbox(ModbusServing):
         if self._car_max_a is None:
             self._current_a = 0.0
             return
+        if self._resume_at is not None:
+            self._current_a = 0.0  # the car restarts on its new phases after a while
+            return
         granted = min(self._effective_setpoint_a(), self._car_max_a, self.max_current_a, CABLE_MAX_A)
         # Below 6 A no car charges (IEC 61851): 0 pauses, 1-5 A would too.
         self._current_a = float(granted) if granted >= vestel.MIN_CHARGING_CURRENT_A else 0.0
@@ -198,6 +219,10 @@ class SimulatedWallbox(ModbusServing):
                     self._in_failsafe = True
                     self._update_current()
                 self._next_alive_check += self._alive_check_interval_s()
+            if self._resume_at is not None and now >= self._resume_at:
+                self._integrate(self._resume_at)
+                self._resume_at = None
+                self._update_current()
             self._integrate(now)
 
     def _integrate(self, now: float) -> None:
@@ -205,7 +230,7 @@ class SimulatedWallbox(ModbusServing):
         if dt_s <= 0:
             return
         self._last_tick = now
-        energy_wh = self._current_a * self.voltage_v * self.phases * dt_s * self.energy_time_scale / 3600.0
+        energy_wh = self._current_a * self.voltage_v * self.active_phases * dt_s * self.energy_time_scale / 3600.0
         self._meter_wh += energy_wh
         self._session_wh += energy_wh
 
@@ -220,7 +245,7 @@ class SimulatedWallbox(ModbusServing):
         wall = dt.datetime.fromtimestamp(self._started_wall + (now - self._started_mono))
         plugged = self._car_max_a is not None
         current_ma = round(self._current_a * 1000)
-        phase_ma = [current_ma if i < self.phases else 0 for i in range(3)]
+        phase_ma = [current_ma if i < self.active_phases else 0 for i in range(3)]
         phase_w = [round(ma / 1000 * self.voltage_v) for ma in phase_ma]
         if not plugged:
             state = 0  # Available
@@ -233,7 +258,7 @@ class SimulatedWallbox(ModbusServing):
             "chargepoint_id": "SIMULATED-EVC04",
             "brand": "Vestel",
             "model": "EVC04-AC22" if self.phases == 3 else "EVC04-AC7",
-            "firmware": "v3.187.0-sim",
+            "firmware": self.firmware,
             "box_date": (wall.year % 100) * 10000 + wall.month * 100 + wall.day,
             "box_time": wall.hour * 10000 + wall.minute * 100 + wall.second,
             "max_power_w": round(self.max_current_a * self.voltage_v * self.phases),
@@ -265,6 +290,7 @@ class SimulatedWallbox(ModbusServing):
             "failsafe_current_a": self._failsafe_current_a,
             "failsafe_timeout_s": self._failsafe_timeout_s,
             "setpoint_a": self._setpoint_a,
+            "phase_switch": self._phase_setting,
             "alive": self._alive,
         }
 
@@ -300,7 +326,26 @@ class SimulatedWallbox(ModbusServing):
         elif address == REGISTERS["failsafe_timeout_s"].address:
             self._failsafe_timeout_s = value
             self._next_alive_check = self._clock() + self._alive_check_interval_s()
+        elif address == REGISTERS["phase_switch"].address:
+            self._switch_phases(1 if value else 0, now_text)
         self._update_current()
+
+    def _switch_phases(self, setting: int, now_text: str) -> None:
+        if setting == self._phase_setting or self.phases != 3:
+            return
+        if self._current_a > 0:
+            self.violations.append(f"{now_text}: 405 (phases) switched while the car drew {self._current_a:g} A.")
+        self._phase_setting = setting
+        self.phase_switches += 1
+        self._resume_at = self._clock() + self.phase_switch_s
+
+    def connection_opened(self) -> None:
+        """A new Modbus TCP connection: frozen answers end, and 405 is back at its default (3 phases)."""
+        with self._lock:
+            self.tick()
+            self.connections += 1
+            self._frozen_words = None
+            self._phase_setting = 1
 
 
     def __enter__(self) -> SimulatedWallbox:

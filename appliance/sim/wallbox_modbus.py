@@ -104,9 +104,7 @@ class ModbusServing:
 
     def _trace_connect(self, connected: bool) -> None:
         if connected:
-            with self._lock:
-                self.connections += 1
-                self._frozen_words = None
+            self.connection_opened()
 
     def _serve(self, make_server, ready: threading.Event, result: dict) -> None:
         loop = asyncio.new_event_loop()

@@ -17,18 +17,24 @@ def fault_sentence(status: WallboxStatus) -> str | None:
             f"chargepoint state {status.chargepoint_state}): see its LEDs and its web interface.")
 
 
-def reading_from_status(status: WallboxStatus, at_s: float) -> ChargerReading:
+def reading_from_status(status: WallboxStatus, at_s: float, phases: int | None = None) -> ChargerReading:
+    """`phases`: what 405 holds on a box that switches; otherwise counted from the currents."""
     return ChargerReading(
         at_s=at_s, car_connected=status.car_connected, charging=status.charging,
         power_w=float(status.power_w), currents_a=status.currents_a, limit_a=status.limit_a,
         offered_a=float(status.setpoint_a), meter_wh=float(status.meter_wh),
         session_energy_wh=float(status.session_energy_wh),
-        phases_in_use=sum(1 for a in status.currents_a if a >= 1.0) or None, fault=fault_sentence(status),
+        phases_in_use=phases or sum(1 for a in status.currents_a if a >= 1.0) or None,
+        fault=fault_sentence(status),
     )
 
 
 class EmsCharger:
-    """A Vestel EVC04 driven through its EMS register map over Modbus TCP or RTU."""
+    """A Vestel EVC04 driven through its EMS register map over Modbus TCP or RTU.
+
+    Also a PhaseSwitcher (appliance.chargers.base): a 3-phase box with firmware >= 3.187 switches
+    between one and three phases through register 405 (see phases.py).
+    """
 
     kind = "ems"
 
@@ -45,6 +51,7 @@ class EmsCharger:
         w = settings.wallbox
         client = (VestelClient.tcp(w.host, w.port, w.unit_id) if w.transport == "tcp" else
                   VestelClient.rtu(w.serial_port, w.baudrate, w.parity, w.stopbits, w.unit_id))
+        link_options.setdefault("phase_switch_pause_s", w.phase_switch_pause_s)
         return cls(client, failsafe_current_a=settings.failsafe_current_a,
                    failsafe_timeout_s=w.failsafe_timeout_s, clock=clock, **link_options)
 
@@ -61,7 +68,16 @@ class EmsCharger:
         latest = self.link.status_keeper.latest
         if latest is None:
             return None
-        return reading_from_status(*latest)
+        switch = self.link.phase_switch
+        return reading_from_status(*latest, phases=switch.written if switch.supported else None)
+
+    def can_switch_phases(self) -> bool:
+        """True once the box answered register 405 (a 3-phase box, firmware >= 3.187)."""
+        return self.link.phase_switch.can_switch()
+
+    def set_phases(self, phases: int) -> None:
+        """Hand over 1 or 3: the link pauses, switches, waits and resumes. Never blocks, never raises."""
+        self.link.set_phases(phases)
 
     def health(self) -> ChargerHealth:
         return self.link.health()

@@ -22,6 +22,7 @@ from ..base import ChargerHealth
 from .client import (
     VestelClient, WallboxError, WallboxIdentity, WallboxRefused, WallboxStatus, _check_current, identity_from_values,
 )
+from .phases import PHASE_SWITCH_READ, PhaseSwitch
 from .registers import IDENTITY_PLAN
 from .schedule import StatusReads, StatusSchedule
 from .status import StatusKeeper
@@ -48,6 +49,7 @@ class WallboxLink:
         failsafe_timeout_s: int,
         schedule: StatusSchedule = StatusSchedule(),
         setpoint_refresh_s: float = 60.0,
+        phase_switch_pause_s: float = 120.0,
         clock: Callable[[], float] = time.monotonic,
         on_event: Callable[[str], None] | None = None,
     ):
@@ -63,6 +65,7 @@ class WallboxLink:
         self._on_event = on_event
         self._reads = StatusReads(schedule)
         self.status_keeper = StatusKeeper(self, self._reads, schedule)
+        self.phase_switch = PhaseSwitch(self, phase_switch_pause_s)
 
         self._lock = threading.Lock()  # guards what the control loop reads; never held during I/O
         self._wake = threading.Event()
@@ -91,7 +94,6 @@ class WallboxLink:
         self.reconnects = 0
 
     # --- what the control loop reads ----------------------------------------------------------
-
     @property
     def status(self) -> WallboxStatus | None:
         """The newest plausible status, or None (none yet, or the newest one was implausible)."""
@@ -117,8 +119,9 @@ class WallboxLink:
 
     def health(self) -> ChargerHealth:
         now = self._clock()
+        desired = self._wanted_a()
         with self._lock:
-            desired, connected, error = self._desired_a, self._connected, self._last_error
+            connected, error = self._connected, self._last_error
         confirmed, alive_at, problem = self.confirmed_a, self._last_alive_at, self.setpoint_problem
         late = alive_at is not None and now - alive_at > self.failsafe_timeout_s / 2
         holding = (connected and desired is not None and confirmed == desired and problem is None
@@ -131,7 +134,6 @@ class WallboxLink:
                              setpoint_a=confirmed if connected else None)
 
     # --- life cycle ---------------------------------------------------------------------------
-
     def start(self) -> None:
         if self._thread is not None:
             raise RuntimeError("The wallbox link is already running.")
@@ -165,6 +167,21 @@ class WallboxLink:
         self._wake.set()
         return True
 
+    def set_phases(self, phases: int) -> bool:
+        """Hand over 1 or 3 phases (see phases.py); never blocks, never raises. False: not a phase count."""
+        if phases not in (1, 3) or isinstance(phases, bool):
+            self._event(f"Phases not switched: {phases!r} is not 1 or 3.")
+            return False
+        self.phase_switch.wanted = int(phases)
+        self._wake.set()
+        return True
+
+    def _wanted_a(self) -> int | None:
+        """The setpoint the box is to hold now: the core's, or 0 while the phases are switched."""
+        with self._lock:
+            desired = self._desired_a
+        return 0 if desired is not None and self.phase_switch.pausing() else desired
+
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
@@ -178,7 +195,6 @@ class WallboxLink:
             self._wake.clear()
 
     # --- one turn ---------------------------------------------------------------------------------
-
     def step(self) -> float:
         """Do the next piece of work; the seconds until more is due. Tests call it with a stepped clock."""
         now = self._clock()
@@ -189,6 +205,7 @@ class WallboxLink:
             return 0.0 if self._connected else max(0.0, self._retry_at - self._clock())
         try:
             self._setpoint_turn(now)
+            self.phase_switch.turn(self._clock())
             self._heartbeat_turn(self._clock())
             self._read_turn(self._clock())
         except (WallboxError, ValueError) as exc:
@@ -197,9 +214,8 @@ class WallboxLink:
         return max(0.0, self._next_due_at() - self._clock())
 
     def _next_due_at(self) -> float:
-        due = [self._reads.next_due_at()]
-        with self._lock:
-            desired = self._desired_a
+        due = [self._reads.next_due_at(), self.phase_switch.next_due_at()]
+        desired = self._wanted_a()
         if desired is not None:
             if desired != self.confirmed_a or self.rewrite:
                 due.append(self._setpoint_retry_at)
@@ -210,14 +226,12 @@ class WallboxLink:
         return min(due)
 
     def _may_heartbeat(self) -> bool:
-        with self._lock:
-            desired = self._desired_a
+        desired = self._wanted_a()
         return (desired is not None and self.confirmed_a == desired and self.setpoint_problem is None
                 and self.status_keeper.readback_problem is None)
 
     def _setpoint_turn(self, now: float) -> None:
-        with self._lock:
-            desired = self._desired_a
+        desired = self._wanted_a()
         if desired is None or now < self._setpoint_retry_at:
             return
         if desired == self.confirmed_a and not self.rewrite and now < self._next_refresh:
@@ -271,6 +285,9 @@ class WallboxLink:
         planned = self._reads.next(now, quick=self.status_keeper.quick(now))
         if planned is None:
             return
+        if planned.group == "phase_switch":
+            self.phase_switch.read()
+            return
         try:
             values = self.client.read_run(planned.run)
         except WallboxRefused as exc:
@@ -289,7 +306,6 @@ class WallboxLink:
             self.status_keeper.group_done(planned.group, now)
 
     # --- connection -----------------------------------------------------------------------------
-
     def _connect(self, now: float) -> None:
         """Connect and bring the box into a known state: failsafe first (safety rule 5), then the
         setpoint and the heartbeat (safety rule 6: the box keeps its failsafe until 5004 is written)."""
@@ -301,13 +317,14 @@ class WallboxLink:
             if not client.connect():
                 raise WallboxError(f"Could not open the connection to the wallbox ({client.describe()}): {client.fix_hint}.")
             client.write_failsafe(self.failsafe_current_a, self.failsafe_timeout_s)
+            self.phase_switch.reconnected()
             self._setpoint_turn(self._clock())
             self._heartbeat_turn(self._clock())
         except (WallboxError, ValueError) as exc:
             self._connect_failed(now, exc)
             return
-        first_reads = IDENTITY_PLAN if not self._identity_tried else ()
-        self._reads.restart(self._clock(), first_reads)
+        spare = {"identity": IDENTITY_PLAN, "phase_switch": (PHASE_SWITCH_READ,)} if not self._identity_tried else {}
+        self._reads.restart(self._clock(), spare)
         self.status_keeper.reconnected()
         with self._lock:
             self._connected = True

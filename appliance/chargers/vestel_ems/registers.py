@@ -56,7 +56,7 @@ REGISTER_MAP: tuple[Register, ...] = (
     _r("box_date", 290, 2, INPUT, "uint32", "yymmdd", "the box's date (not read regularly)"),
     _r("box_time", 294, 2, INPUT, "uint32", "hhmmss", "the box's clock: a value that stops changing shows frozen answers"),
     _r("max_power_w", 400, 2, INPUT, "uint32", "W", "chargepoint max power: AC11 or AC22"),
-    _r("phases", 404, 1, INPUT, "uint16", "", "0 = 1-phase, 1 = 3-phase: checks the configured phase count"),
+    _r("phases", 404, 1, INPUT, "uint16", "", "0 = 1-phase, 1 = 3-phase: checks the configured phase count; only a 3-phase box can switch"),
     # --- status (read every few seconds) ---
     _r("chargepoint_state", 1000, 1, INPUT, "uint16", "", "OCPP-like state: 0 Available, 2 Charging, 3 SuspendedEVSE, 4 SuspendedEV, 8 Faulted"),
     _r("charging_state", 1001, 1, INPUT, "uint16", "", "1 while the car draws current (state C2)"),
@@ -85,6 +85,7 @@ REGISTER_MAP: tuple[Register, ...] = (
     # --- control (holding registers, written with function 6) ---
     _r("failsafe_current_a", 2000, 1, HOLDING, "uint16", "A", "what the box charges with when the appliance stops talking: safety rule 5"),
     _r("failsafe_timeout_s", 2002, 1, HOLDING, "uint16", "s", "how long the box waits for the alive register before falling back"),
+    _r("phase_switch", 405, 1, HOLDING, "uint16", "", "0 = charge on 1 phase, 1 = on 3 (firmware >= 3.187): PV from 1.4 kW; resets when the TCP connection drops, so it is written again after every reconnect"),
     _r("setpoint_a", 5004, 1, HOLDING, "uint16", "A", "the charging current the appliance grants (0 pauses)"),
     _r("alive", 6000, 1, HOLDING, "uint16", "", "heartbeat: we write 1, the box checks and clears it every timeout/2"),
 )

@@ -36,7 +36,7 @@ class StatusSchedule:
 
 @dataclass(frozen=True)
 class PlannedRead:
-    group: str           # a key of STATUS_GROUP_PLANS, or "identity"
+    group: str           # a key of STATUS_GROUP_PLANS, or a spare group ("identity", "phase_switch")
     run: ReadRun
     last: bool           # the group is complete after this request
 
@@ -51,12 +51,13 @@ class StatusReads:
         self._queue: deque[PlannedRead] = deque()
         self._spare: deque[PlannedRead] = deque()  # read when no status request is due
 
-    def restart(self, now: float, spare: tuple[ReadRun, ...] = ()) -> None:
-        """After a (re)connect: every group, read afresh; `spare` (identity) when nothing else is due,
-        because identity is for people and status is for control."""
+    def restart(self, now: float, spare: dict[str, tuple[ReadRun, ...]] | None = None) -> None:
+        """After a (re)connect: every group, read afresh; `spare` groups (identity) when nothing else
+        is due, because identity is for people and status is for control."""
         self._queue.clear()
         self.values = {}
-        self._spare = deque(PlannedRead("identity", run, i == len(spare) - 1) for i, run in enumerate(spare))
+        self._spare = deque(PlannedRead(group, run, i == len(runs) - 1)
+                            for group, runs in (spare or {}).items() for i, run in enumerate(runs))
         self._due_at = dict.fromkeys(STATUS_GROUP_PLANS, now)
 
     def clear(self) -> None:
