@@ -22,7 +22,7 @@ def run_link(link, clock: SteppedClock, seconds: float, *, each_turn: Callable[[
              max_step_s: float = 1.0) -> None:
     """Let `seconds` pass on `clock`, doing the link's work as it falls due (no thread, no sleep)."""
     end_s = clock.now_s + seconds
-    for _ in range(200_000):
+    for _ in range(20_000):
         delay_s = link.step()
         if each_turn is not None:
             each_turn()

@@ -367,3 +367,24 @@ def test_a_box_that_fails_right_after_connecting_is_not_hammered(stepped):
     assert 9 <= len(attempts) <= 11  # once a second, not a tight loop
     assert not link.connected
     assert "2002" in link.last_error
+
+
+def test_a_box_that_keeps_reading_back_another_setpoint_is_not_kept_alive(stepped):
+    box, clock, make = stepped
+    box.plug_in(car_max_a=32)
+    events: list[str] = []
+    link = make(events=events)
+    link.set_setpoint(10)
+    run_link(link, clock, 10)
+    assert link.health().holding
+    box.forced_words = {5004: 32}  # writes are accepted, but the box says it holds 32 A
+    run_link(link, clock, 35)  # two read-backs (every 15 s): the first rewrites, the second gives up
+    health = link.health()
+    assert not health.holding and "keeps reporting 32 A in register 5004" in health.problem
+    alive_before = box.alive_writes
+    run_link(link, clock, 30)
+    assert box.alive_writes == alive_before and box.in_failsafe  # fell back to its failsafe current
+    box.forced_words = {}
+    run_link(link, clock, 20)
+    assert link.health().holding and not box.in_failsafe and box.current_a == 10
+    assert sum("restarted?" in e for e in events) == 1

@@ -103,3 +103,17 @@ def test_older_firmware_cannot_switch_and_nothing_breaks(rig):
     assert box.active_phases == 3 and box.current_a == 16 and charger.health().holding
     assert not any(a == 405 for a, _ in box.writes)
     assert charger.identity().firmware == "v3.186.0"
+
+
+def test_a_box_that_refuses_the_switch_charges_on_as_it_is(rig):
+    box, clock, charger, events = rig
+    box.plug_in(car_max_a=32)
+    charger.set_setpoint(16)
+    run(charger, clock, 30)
+    assert charger.can_switch_phases()
+    box.refused_writes = {405: 4}
+    charger.set_phases(1)
+    run(charger, clock, 90)
+    assert not charger.can_switch_phases() and box.active_phases == 3
+    assert box.current_a == 16 and charger.health().holding and charger.link.reconnects == 0
+    assert any("Phase switching is off" in e and "405" in e for e in events)

@@ -122,14 +122,15 @@ class WallboxLink:
         desired = self._wanted_a()
         with self._lock:
             connected, error = self._connected, self._last_error
-        confirmed, alive_at, problem = self.confirmed_a, self._last_alive_at, self.setpoint_problem
+        confirmed, alive_at = self.confirmed_a, self._last_alive_at
+        problem = self.setpoint_problem or self.status_keeper.readback_problem
         late = alive_at is not None and now - alive_at > self.failsafe_timeout_s / 2
         holding = (connected and desired is not None and confirmed == desired and problem is None
                    and alive_at is not None and not late and not self.rewrite)
         if problem is None and late:
             problem = (f"No heartbeat reached the wallbox for {now - alive_at:.0f} s: it may be at its failsafe "
                        f"current of {self.failsafe_current_a} A; check the link's load and the box.")
-        problem = problem or self.status_keeper.readback_problem or error or self.status_keeper.problem
+        problem = problem or error or self.status_keeper.problem
         return ChargerHealth(connected=connected, holding=holding, problem=problem,
                              setpoint_a=confirmed if connected else None)
 

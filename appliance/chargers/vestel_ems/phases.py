@@ -87,8 +87,7 @@ class PhaseSwitch:
     def reconnected(self) -> None:
         """405 fell back to the box's default with the connection: write what the core wants again."""
         self.written = None
-        if self.supported and self.wanted is not None:
-            self.link.client.write_register("phase_switch", register_value(self.wanted))
+        if self.supported and self.wanted is not None and self._write(self.wanted):
             self.written = self.wanted
 
     def turn(self, now: float) -> None:
@@ -119,7 +118,19 @@ class PhaseSwitch:
                 f"{self.pause_s / 2:g} s after charging was paused; staying on {self.written}."
             )
             return
-        self.link.client.write_register("phase_switch", register_value(wanted))
+        if not self._write(wanted):
+            self.stage = Stage.IDLE
+            return
         self.written = wanted
         self.switches += 1
         self.stage, self._until = Stage.SETTLING, now + self.pause_s / 2
+
+    def _write(self, phases: int) -> bool:
+        """Write 405; a box that refuses it cannot switch, and charges on as it is."""
+        try:
+            self.link.client.write_register("phase_switch", register_value(phases))
+        except WallboxRefused as exc:
+            self.supported = False
+            self.link._event(f"Phase switching is off: {exc}")
+            return False
+        return True

@@ -74,9 +74,10 @@ class StatusKeeper:
         self.reads.hurry("state", now + self.schedule.quick_s)
 
     def written(self, now: float) -> None:
-        """A setpoint write went through; a doubtful read-back is checked again soon."""
+        """A setpoint write went through; a doubtful read-back is checked again soon (not at once:
+        a box that keeps answering otherwise gets one write and one read every few seconds)."""
         if self._readback_misses:
-            self.reads.hurry("detail", now)
+            self.reads.hurry("detail", now + self.schedule.quick_s)
 
     def refused(self, exc: WallboxRefused) -> None:
         # The box is there (the heartbeat goes on) but refuses a status register: the status stays
