@@ -151,6 +151,13 @@ class SimulatedWallbox(ModbusServing):
             return self._in_failsafe
 
     @property
+    def granted_a(self) -> int:
+        """What the box grants the car now: its setpoint, or its failsafe current after a missed heartbeat."""
+        with self._lock:
+            self.tick()
+            return self._effective_setpoint_a()
+
+    @property
     def failsafe_current_a(self) -> int:
         return self._failsafe_current_a
 
