@@ -118,8 +118,8 @@ def test_a_slow_box_still_gets_its_heartbeat_and_the_control_loop_never_waits(bo
                        if r.address == 5004 and r.values == (current_a,) and r.at_s > started]
             to_box.append(written[0] - started)
         assert max(calls) < 0.05, f"set_setpoint waited for the box: {calls}"
-        # At most one request (0.15 s) was in the way of each setpoint.
-        assert max(to_box) < 0.25, f"setpoints reached the box after {to_box}"
+        # At most one request (0.15 s) was in the way of each setpoint; two would take 0.3 s.
+        assert max(to_box) < 0.3, f"setpoints reached the box after {to_box}"
         # 16 status requests of 0.15 s each, between heartbeats and setpoints
         assert wait_until(lambda: charger.reading() is not None, timeout_s=5)
         holding, more, at_failsafe = watch(charger, box, 1.0)
