@@ -388,3 +388,23 @@ def test_a_box_that_keeps_reading_back_another_setpoint_is_not_kept_alive(steppe
     run_link(link, clock, 20)
     assert link.health().holding and not box.in_failsafe and box.current_a == 10
     assert sum("restarted?" in e for e in events) == 1
+
+
+def test_a_setpoint_handed_over_during_the_heartbeat_goes_before_any_read(stepped):
+    box, clock, make = stepped
+    link = make()
+    link.set_setpoint(10)
+    run_link(link, clock, 10)
+    original = link.client.write_alive
+
+    def alive_then_new_setpoint():
+        original()
+        link.set_setpoint(20)  # the control loop, while the heartbeat was on the wire
+
+    link.client.write_alive = alive_then_new_setpoint
+    clock.now_s += 5  # the heartbeat is due, and so are status reads
+    before = len(box.requests)
+    link.step()
+    link.step()
+    done = [(r.function_code, r.address) for r in box.requests[before:]]
+    assert done[:2] == [(6, 6000), (6, 5004)], done

@@ -41,18 +41,10 @@ class WallboxLink:
 
     STAYED_S = 10.0  # a connection that lasted this long ends an absence: the next loss retries at once
 
-    def __init__(
-        self,
-        client: VestelClient,
-        *,
-        failsafe_current_a: int,
-        failsafe_timeout_s: int,
-        schedule: StatusSchedule = StatusSchedule(),
-        setpoint_refresh_s: float = 60.0,
-        phase_switch_pause_s: float = 120.0,
-        clock: Callable[[], float] = time.monotonic,
-        on_event: Callable[[str], None] | None = None,
-    ):
+    def __init__(self, client: VestelClient, *, failsafe_current_a: int, failsafe_timeout_s: int,
+                 schedule: StatusSchedule = StatusSchedule(), setpoint_refresh_s: float = 60.0,
+                 phase_switch_pause_s: float = 120.0, clock: Callable[[], float] = time.monotonic,
+                 on_event: Callable[[str], None] | None = None):
         _check_current(failsafe_current_a, "The failsafe current")
         if failsafe_timeout_s < 1:
             raise ValueError(f"The failsafe timeout must be at least 1 s, not {failsafe_timeout_s!r}.")
@@ -88,10 +80,7 @@ class WallboxLink:
         self._next_refresh = 0.0
         self._last_alive_at: float | None = None
         self._next_alive_at = 0.0
-
-        self.heartbeats_written = 0
-        self.setpoint_writes = 0
-        self.reconnects = 0
+        self.heartbeats_written = self.setpoint_writes = self.reconnects = 0
 
     # --- what the control loop reads ----------------------------------------------------------
     @property
@@ -208,7 +197,8 @@ class WallboxLink:
             self._setpoint_turn(now)
             self.phase_switch.turn(self._clock())
             self._heartbeat_turn(self._clock())
-            self._read_turn(self._clock())
+            if not self._setpoint_due(self._clock()):  # one handed over meanwhile goes before any read
+                self._read_turn(self._clock())
         except (WallboxError, ValueError) as exc:
             self._lost(str(exc))
             return 0.0
@@ -231,12 +221,16 @@ class WallboxLink:
         return (desired is not None and self.confirmed_a == desired and self.setpoint_problem is None
                 and self.status_keeper.readback_problem is None)
 
-    def _setpoint_turn(self, now: float) -> None:
+    def _setpoint_due(self, now: float) -> bool:
         desired = self._wanted_a()
         if desired is None or now < self._setpoint_retry_at:
+            return False
+        return desired != self.confirmed_a or self.rewrite or now >= self._next_refresh
+
+    def _setpoint_turn(self, now: float) -> None:
+        if not self._setpoint_due(now):
             return
-        if desired == self.confirmed_a and not self.rewrite and now < self._next_refresh:
-            return
+        desired = self._wanted_a()
         try:
             self.client.write_setpoint(desired)
         except WallboxRefused as exc:
