@@ -144,8 +144,8 @@ class FroniusSettings:
                                "missing")
     solar_api_url: str = key("", Url(), help="the inverter's Solar API, e.g. http://192.168.178.40; with "
                              "source push a fallback when no pushes arrive")
-    solar_api_interval_s: float = key(5.0, Num(4, 3600), "s", "the Solar API allows one call every 4 s",
-                                      help="seconds between two Solar API calls")
+    solar_api_interval_s: float = key(2.0, Num(1, 3600), "s", "1 s floor; Fronius documents 4 s between calls",
+                                      help="seconds between two Solar API or SunSpec polls")
     sunspec_host: str = key("", Host("192.168.178.40"), help="source sunspec: the inverter's address")
     sunspec_port: int = key(502, Int(1, 65535), help="source sunspec: Modbus TCP port")
     sunspec_inverter_unit: int = key(1, Int(1, 255), help="source sunspec: the inverter's unit id")
