@@ -83,7 +83,8 @@ def test_failsafe_registers_are_written_before_any_other_request(sim, links):
     link = links(sim.port, failsafe_current_a=10, failsafe_timeout_s=12)
     link.set_setpoint(16)  # remembered before the connection exists
     link.start()
-    assert wait_until(lambda: link.status is not None, timeout_s=5)
+    # Identity is read after the first status: it is for people, the status is for control.
+    assert wait_until(lambda: link.status is not None and link.identity is not None, timeout_s=5)
     first = sim.requests[:4]
     assert [(r.function_code, r.address, r.values) for r in first] == [
         (6, 2002, (12,)), (6, 2000, (10,)), (6, 5004, (16,)), (6, 6000, (1,))]
