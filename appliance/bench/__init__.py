@@ -21,6 +21,7 @@ def register(sub) -> None:
 
 
 def run_bench(args) -> int:
+    from .footprint import lcd_figure, memory_with_web_and_mqtt, meter_emulation
     from .report import table
     from .scenarios import PI_ZERO_FACTOR, reactions, steady_state
 
@@ -29,7 +30,9 @@ def run_bench(args) -> int:
     def progress(text: str) -> None:
         print(f"[{time.monotonic() - started:5.1f} s] {text}", file=sys.stderr, flush=True)
 
-    figures = steady_state(args.seconds, progress) + reactions(args.pushes, progress)
+    figures = (steady_state(args.seconds, progress) + reactions(args.pushes, progress)
+               + meter_emulation(args.seconds, progress) + memory_with_web_and_mqtt(progress)
+               + lcd_figure(progress))
     print(table(figures, PI_ZERO_FACTOR))
     missed = [f for f in figures if not f.met]
     print(f"\n{len(figures) - len(missed)} of {len(figures)} targets met"

@@ -6,6 +6,7 @@ import ftplib
 import json
 import statistics
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -67,7 +68,12 @@ def steady_state(seconds: float, progress) -> list[Figure]:
     window = t1 - t0
     cpu_pct = 100 * (cpu1 - cpu0) / window
     tx = [(r.function_code, max(1, r.count)) for r in requests]
-    busiest = ", ".join(f"{k} {v:.1f}" for k, v in sorted(per_thread.items(), key=lambda kv: -kv[1])[:3])
+    groups = Counter((r.function_code, r.address, max(1, r.count)) for r in requests)
+    progress("Modbus requests by register group (function code @ first register x count): " + ", ".join(
+        f"fc{fc} @{address} x{count} {n / window:.2f}/s" for (fc, address, count), n in groups.most_common()))
+    progress("idle wakeups per thread: " + ", ".join(
+        f"{k} {v:.1f}/s" for k, v in sorted(per_thread.items(), key=lambda kv: -kv[1]) if v > 0))
+    busiest = ", ".join(f"{k.split('/')[0]} {v:.1f}" for k, v in sorted(per_thread.items(), key=lambda kv: -kv[1])[:3])
     return [
         Figure("steady CPU, push every 3 s, EMS over TCP, screen on", cpu_pct, "% of a core", 0.15,
                cpu_pct * PI_ZERO_FACTOR),
