@@ -23,7 +23,8 @@ def _top_threads(per_thread: dict[str, float], n: int = 3) -> str:
 
 def meter_emulation(seconds: float, progress) -> list[Figure]:
     """kind = "meter": the simulated basic box polls the appliance's meter (4x the real rate) while
-    the inverter pushes every 0.5 s; then, pushes stopped, the idle wakeups and memory."""
+    the inverter pushes every 0.5 s; then, pushes stopped and the box polling once a second as the
+    real one does, the idle wakeups and memory."""
     if shutil.which("socat") is None:
         return [Figure("meter emulation: poll -> answer while the control loop is busy, p99", float("inf"), "ms",
                        20.0, None, note="not measured: socat missing (apt-get install socat)")]
@@ -31,14 +32,18 @@ def meter_emulation(seconds: float, progress) -> list[Figure]:
     try:
         rig.service.start()
         rig.basic.start()
+        deadline = time.monotonic() + 30
+        while not rig.basic.answer_ms and time.monotonic() < deadline:
+            time.sleep(0.05)  # the service is up and answering: now the pushes may start
         rig.inverter.start()
         progress(f"meter emulation (basic box): pushes every 0.5 s, measuring {seconds:g} s")
-        time.sleep(3)
+        time.sleep(2)
         first = len(rig.basic.answer_ms)
         time.sleep(seconds)
         answers = rig.basic.answer_ms[first:]
         polls = rig.basic.polls_sent
         rig.inverter.pause_pushing()
+        rig.basic.time_scale = 1.0  # idle: the box polls at its real rate again (once a second)
         time.sleep(3)
         pid = rig.service.pid
         w0, t0 = procfs.wakeups(pid), time.monotonic()
