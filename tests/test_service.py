@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
-from appliance.chargers.vestel_ems import EmsCharger
+from appliance.chargers.vestel_ems import EmsCharger, StatusSchedule
 from appliance.config import Settings, with_overrides
 from appliance.runtime import Runtime
 from appliance.sim.wallbox import SimulatedWallbox
@@ -65,7 +65,7 @@ def rig(tmp_path):
     settings = rig_settings(tmp_path, port)
     # The wallbox read and the core ticked five times a second: a test waits for what it tests,
     # not for the link's or the control loop's period.
-    charger = EmsCharger.from_settings(settings, clock=clock, status_interval_s=0.2)
+    charger = EmsCharger.from_settings(settings, clock=clock, schedule=StatusSchedule().scaled(0.04))
     runtime = Runtime(settings, charger=charger, clock=clock, ip_address="127.0.0.1", cycle_s=0.2)
     runtime.start()
     thread = threading.Thread(target=runtime.run, daemon=True)
