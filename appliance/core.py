@@ -278,6 +278,11 @@ class ApplianceCore:
             self.log.error("Could not save mode and pause to %s (%s): they hold until the next restart "
                            "only. Check state.dir in the settings.", self.store.path, exc.strerror or exc)
 
+    def status_reading(self) -> ChargerReading | None:
+        """The wallbox reading as of the last tick, if usable (the one rule)."""
+        now = self._last_tick_s
+        return usable_reading(self.reading, self.health, now) if math.isfinite(now) else None
+
     def _charger_limit_a(self) -> int | None:
         # The box's own maximum counts even from an older reading: it only ever lowers the current.
         return self.reading.limit_a if self._reading_plausible else None

@@ -23,7 +23,7 @@ def test_watchdog_pings_stop_when_the_control_loop_is_stuck(tmp_path):
     port = wallbox.serve_tcp()
     settings = with_overrides(
         Settings(), wallbox={"transport": "tcp", "host": "127.0.0.1", "port": port},
-        fronius={"ftp_host": "127.0.0.1", "ftp_port": 0, "ftp_password": "pw"}, display={"backend": "none"},
+        fronius={"ftp_host": "127.0.0.1", "ftp_port": 0, "ftp_password": "pw"}, display={"backend": "none"}, web={"enabled": False},
         state={"dir": str(tmp_path / "state"), "control_socket": str(tmp_path / "control.sock")})
     # A fast control cycle (0.1 s) so the test needs a second, not five; the thread is real.
     service = Runtime(settings, notifier=SystemdNotifier({"NOTIFY_SOCKET": path}), cycle_s=0.1,
