@@ -86,10 +86,12 @@ runpy.run_module("appliance.cli", run_name="__main__", alter_sys=True)
 class ServiceProcess:
     """`wallbox run --config FILE` as a child process, started and stopped by the bench."""
 
-    def __init__(self, settings: str, workdir: Path) -> None:
+    def __init__(self, settings: str, workdir: Path, log_dir: Path | None = None) -> None:
         self.config = workdir / "wallbox.toml"
         self.config.write_text(settings)
-        self.log_path = workdir / "service.log"
+        # The service logs to stdout (journald on the appliance); kept in RAM here, so that its
+        # lines do not count as the service's card writes.
+        self.log_path = (log_dir or workdir) / "service.log"
         self.started_at = 0.0
         self.proc: subprocess.Popen | None = None
 
@@ -246,7 +248,7 @@ class Rig:
         self.pv_w = 5000.0
         self.service = ServiceProcess(settings_text(
             wallbox=wallbox, ftp_port=self.ftp_port, state_dir=self.workdir / "state",
-            png_path=self.png_dir / "screen.png", ramp_s=ramp_s, extra=extra), self.workdir)
+            png_path=self.png_dir / "screen.png", ramp_s=ramp_s, extra=extra), self.workdir, self.png_dir)
         self.inverter = SimulatedInverter(
             host="127.0.0.1", port=self.ftp_port, user="fronius", password="bench-push",
             interval_s=push_interval_s, pv_w=lambda: self.pv_w, house_w=lambda: 400.0,
