@@ -85,7 +85,8 @@ class PngBackend:
             ) from error
 
     def show(self, image: Image.Image) -> bool:
-        pixels = image.convert("RGB").tobytes()
+        # No copy for an RGB picture (convert would make one every cycle just to compare it).
+        pixels = image.tobytes() if image.mode == "RGB" else image.convert("RGB").tobytes()
         if pixels == self._last:
             return False
         fd, tmp_name = tempfile.mkstemp(prefix=".screen-", suffix=".png", dir=self.png_path.parent)
