@@ -71,3 +71,10 @@ def test_lcd_updates_of_a_charging_minute_send_a_fraction_of_a_frame():
     per_update, updates, seconds = lcd_bytes_per_update(60)
     assert seconds == 60 and 10 <= updates <= 59
     assert 0 < per_update < FULL_FRAME_BYTES / 4
+
+
+def test_cpu_per_thread_names_this_thread_and_adds_up_to_at_most_the_process():
+    pid = os.getpid()
+    per_thread = procfs.cpu_per_thread(pid)
+    assert f"{threading.get_native_id()}" in {key.split("/")[1] for key in per_thread}
+    assert sum(per_thread.values()) <= procfs.cpu_s(pid) + 0.05
