@@ -67,9 +67,7 @@ def run_service(settings: Settings, config_path: str | None = None) -> int:
             runtime.start()
         except OSError as exc:
             # A port in use or a device that cannot be opened: the fix is outside this program.
-            log.error("The appliance cannot start: %s. Stop the other program using it, or change "
-                      "the port or device in %s, then start the appliance again.",
-                      _start_problem(exc), config_path or "the settings")
+            log.error("The appliance cannot start: %s", _start_problem(exc, config_path or "the settings"))
             return 2
         runtime.run()
     finally:
@@ -78,11 +76,15 @@ def run_service(settings: Settings, config_path: str | None = None) -> int:
     return 0
 
 
-def _start_problem(exc: OSError) -> str:
-    """An OSError from starting the runtime as a sentence fragment (what, and what the system said)."""
+def _start_problem(exc: OSError, settings_file: str) -> str:
+    """An OSError from starting the runtime as sentences that end with the fix."""
     reason = exc.strerror or str(exc)
     what = getattr(exc, "filename", None)
-    return f"{what}: {reason}" if what else reason
+    text = f"{what}: {reason}" if what else reason
+    if text.rstrip().endswith("."):   # the runtime's own sentence, which names the fix already
+        return f"{text.rstrip()} (settings: {settings_file})"
+    return (f"{text}. Stop the other program using it, or change the port or device in {settings_file}, "
+            f"then start the appliance again.")
 
 
 def run_with_invalid_settings(config_path: str, problems: list[str]) -> int:

@@ -269,8 +269,14 @@ def _start(run: DemoRun, charger, settings: Settings, out_dir: Path, recorder) -
 
 def run_demo(minutes: float = 1.0, out_dir: Path = Path("demo-output"), basic: bool = False,
              source: str = "push") -> int:
+    import shutil
+
     from display.recorder import FrameRecorder
 
+    if basic and shutil.which("socat") is None:
+        print("wallbox demo --basic needs socat for its pseudo-terminal pairs (the RS-485 bus and the LOG "
+              "line): install it with `sudo apt-get install socat` and try again.")
+        return 2
     out_dir.mkdir(parents=True, exist_ok=True)
     day = DemoDay(minutes)
     day.log_in_day_time()
