@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import secrets
 import tempfile
 import threading
@@ -127,6 +128,10 @@ class DemoDay:
         base = datetime.now().replace(hour=0, minute=0, second=0, microsecond=0)
         return base + timedelta(hours=self.hour())
 
+    def epoch_s(self) -> float:
+        """The day's clock as epoch seconds: a pause's end is set and shown in day time."""
+        return self.clock().timestamp()
+
     def pv_w(self) -> float:
         if time.monotonic() - self.t0 > self.day_s:
             return 0.0
@@ -137,11 +142,24 @@ class DemoDay:
 
         class SimTime(logging.Formatter):
             def format(self, record):
-                return f"[{day.clock():%H:%M}] {record.getMessage()}"
+                return f"[{day.clock():%H:%M}] {in_day_time(record.getMessage(), day.scale)}"
 
         for handler in logging.getLogger().handlers:
             handler.setFormatter(SimTime())
         logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+
+
+_DURATION = re.compile(r"\b(\d+(?:\.\d+)?) s\b")
+
+
+def in_day_time(text: str, scale: float) -> str:
+    """A log line's durations (the runtime's real seconds) in the compressed day's time, so that
+    every line speaks of one clock: at 900x, "raising allowed in 2 s" is 30 minutes of the day."""
+    def day(match: re.Match) -> str:
+        minutes = float(match.group(1)) * scale / 60.0
+        return f"{minutes:.0f} min" if minutes < 120 else f"{minutes / 60:.1f} h"
+
+    return _DURATION.sub(day, text)
 
 
 @dataclass
@@ -195,7 +213,7 @@ def _watch(run: DemoRun) -> int:
             run.source.stop_data()
             data_flows = False
             print(f"== The inverter data stops (as at a Wi-Fi outage); the service must fall back to "
-                  f"the allowance-only current within {STALE_AFTER_S:.0f} s.")
+                  f"the allowance-only current within {in_day_time(f'{STALE_AFTER_S:.0f} s', day.scale)}.")
         if now >= stop_at:
             return run.held_a()
 
@@ -258,6 +276,7 @@ def _start(run: DemoRun, charger, settings: Settings, out_dir: Path, recorder) -
     run.runtime = Runtime(
         settings, charger=charger, display_backend=make_backend("png", png_path=settings.display.png_path),
         on_frame=lambda image: recorder.add(image, time.monotonic() - day.t0), wall_clock=day.clock,
+        epoch_clock=day.epoch_s,
         # The policy's memory of PV drops and its wait before a 1 A raise are times of the day:
         # scaled like the day itself.
         policy_overrides={"pv_drop_memory_s": 900.0 / day.scale, "small_raise_after_s": 3600.0 / day.scale})
@@ -281,8 +300,10 @@ def run_demo(minutes: float = 1.0, out_dir: Path = Path("demo-output"), basic: b
     day = DemoDay(minutes)
     day.log_in_day_time()
     box_text = "the basic box (no network module) driven by meter emulation" if basic else "the EMS box"
-    print(f"== Demo: a PV day from {DAY_START_H:02.0f}:00 to {DAY_END_H:02.0f}:00 in {day.day_s:.0f} s; "
-          f"allowance 11.0 kW, 3 x 230 V; {box_text}; inverter data by {source}; pictures in {out_dir}/")
+    print(f"== Demo: a PV day from {DAY_START_H:02.0f}:00 to {DAY_END_H:02.0f}:00 in {day.day_s:.0f} s "
+          f"(one real second is {day.scale / 60:.0f} minutes of the day; every time in the log is day time); "
+          f"allowance 11.0 kW, 3 x 230 V; {box_text}; inverter data by {source}; a 60 kWh car arrives at "
+          f"30 %; pictures in {out_dir}/")
     recorder = FrameRecorder(out_dir / "frames")
     fallback_a = None
     with contextlib.ExitStack() as stack:
