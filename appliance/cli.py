@@ -14,6 +14,8 @@ DEFAULT_CONFIG = default_config_path()
 
 
 def _setup_logging(verbose: bool = False) -> None:
+    root = logging.getLogger()
+    had = list(root.handlers)   # someone else's handlers (a test harness) are left as they are
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)-7s %(message)s",
@@ -24,8 +26,8 @@ def _setup_logging(verbose: bool = False) -> None:
 
     # A device retrying every second would otherwise fill the RAM journal with one line.
     summarizer = RepeatSummarizer()
-    for handler in logging.getLogger().handlers:
-        if not any(isinstance(f, RepeatSummarizer) for f in handler.filters):
+    for handler in root.handlers:
+        if handler not in had:
             handler.addFilter(summarizer)
     from .chargers.vestel_ems import quiet_pymodbus_logging
 
