@@ -61,3 +61,37 @@ def test_the_runtime_reads_the_simulated_gen24(tmp_path, source):
         runtime.close()
         data.close()
         wallbox.stop()
+
+
+def test_probe_inverter_asks_the_running_service_whether_pushes_arrived(tmp_path):
+    from appliance.probe import probe_inverter_cmd
+    from appliance.sim.inverter import SimulatedInverter
+
+    wallbox = DemoEmsWallbox()
+    port = wallbox.serve_tcp("127.0.0.1", 0)
+    settings = demo_settings("a-push-password", port, tmp_path)
+    runtime = Runtime(settings)
+    runtime.start()
+    control = threading.Thread(target=runtime.run, daemon=True)
+    control.start()
+    lines: list[str] = []
+    try:
+        host, ftp_port = runtime.receiver.address
+        inverter = SimulatedInverter(host=host, port=ftp_port, user=settings.fronius.ftp_user,
+                                     password="a-push-password", pv_w=lambda: 3000.0, house_w=lambda: 400.0,
+                                     car_w=lambda: 0.0)
+        assert inverter.push_once()
+        deadline = time.monotonic() + 5
+        while runtime.core.accepted_pushes == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # Nothing answers at port 1: only the pushes are there.
+        code = probe_inverter_cmd("127.0.0.1", http_port=1, modbus_port=1,
+                                  control_socket=settings.state.control_socket, out=lines.append)
+    finally:
+        runtime.stop()
+        control.join(5)
+        runtime.close()
+        wallbox.stop()
+    text = "\n".join(lines)
+    assert "Pushes arrive" in text and "accepted by the running service" in text
+    assert code == 0 and 'source = "push"' in text
