@@ -266,7 +266,7 @@ def _wallbox(run_stack: contextlib.ExitStack, day: DemoDay, basic: bool):
     box, meter_port, log_port = run_stack.enter_context(basic_box_on_ptys(
         pty_dir, time_scale=BASIC_TIME_SCALE, clock=clock, limit_a=BASIC_DIP_LIMIT_A, car_max_a=32.0))
     box.plug_in()
-    return BasicBoxView(box), 0, basic_charger(meter_port, log_port, clock)
+    return BasicBoxView(box), 0, basic_charger(meter_port, log_port)
 
 
 def _start(run: DemoRun, charger, settings: Settings, out_dir: Path, recorder) -> None:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .basic_wallbox import VOLTAGE_MV, ScaledClock, SimulatedBasicWallbox
+from .basic_wallbox import VOLTAGE_MV, SimulatedBasicWallbox
 from .inverter import SimulatedInverter
 from .sunspec_inverter import SimulatedSunSpecInverter
 from .wallbox import SimulatedWallbox
@@ -76,12 +76,15 @@ class BasicBoxView:
         self.box.stop()
 
 
-def basic_charger(meter_port: str, log_port: str, clock: ScaledClock):
-    """Meter emulation on the appliance's side of the pseudo-terminals (parity N: ptys refuse E)."""
+def basic_charger(meter_port: str, log_port: str):
+    """Meter emulation on the appliance's side of the pseudo-terminals (parity N: ptys refuse E).
+
+    Its clock is the runtime's (real seconds), so its readings count as fresh to the core; only
+    the LOG is asked as often as the faster box needs (time_scale)."""
     from appliance.chargers.vestel_meter import MeterCharger
 
     return MeterCharger(meter_port, parity="N", log_port=log_port, dip_limit_a=BASIC_DIP_LIMIT_A,
-                        clock=clock, time_scale=BASIC_TIME_SCALE)
+                        time_scale=BASIC_TIME_SCALE)
 
 
 class PushSource:
