@@ -183,6 +183,12 @@ main() {
 	need_tools
 	register_binfmt
 	mkdir -p "${deb_work}"
+	# One build at a time per work directory: two would write the same base tar.
+	exec 9>"${deb_work}/.lock"
+	if ! flock -n 9; then
+		echo "Another image build is using ${deb_work}: wait for it to finish." >&2
+		exit 1
+	fi
 	version=$("$(python_bin)" -c 'import tomllib,sys; print(tomllib.load(open(sys.argv[1],"rb"))["project"]["version"])' \
 		"${repo_dir}/pyproject.toml")
 	stamp=$(date -u +%Y%m%d)
