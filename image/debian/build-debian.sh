@@ -112,8 +112,11 @@ wheelhouse() {
 
 # The login user of the Debian image (uid 1000, like pi-gen's first user): no password until
 # system.toml gives one; in group wallbox (by the stage) for `wallbox status` without sudo.
-add_login_user() {
+# Debian enables wpa_supplicant's D-Bus service, which fails without D-Bus: the image uses
+# wpa_supplicant@wlan0 (started by wallbox-boot-settings) instead.
+prepare_debian_root() {
 	local root=$1
+	chroot "${root}" systemctl disable wpa_supplicant.service >/dev/null 2>&1 || true
 	if ! chroot "${root}" getent passwd admin >/dev/null; then
 		chroot "${root}" adduser --quiet --disabled-password --gecos "wallbox owner" --uid 1000 admin
 		chroot "${root}" adduser --quiet admin sudo
@@ -171,7 +174,9 @@ make_image() {
 	truncate -s "${boot_size_mib}M" "${deb_work}/boot.vfat"
 	mkfs.vfat -F 32 -n BOOT "${deb_work}/boot.vfat" >/dev/null
 	mcopy -s -i "${deb_work}/boot.vfat" "${boot}"/* ::/
-	mkfs.ext4 -q -L rootfs -d "${root}" "${deb_work}/root.ext4" "$(( (image_size_mib - root_start_mib) * 1024 ))k"
+	# Inode tables and journal written now: otherwise the kernel's ext4lazyinit writes them in the
+	# background for minutes after the first boots.
+	mkfs.ext4 -q -L rootfs -E lazy_itable_init=0,lazy_journal_init=0 -d "${root}" "${deb_work}/root.ext4" "$(( (image_size_mib - root_start_mib) * 1024 ))k"
 	dd if="${deb_work}/boot.vfat" of="${img}" bs=1M seek="${boot_start_mib}" conv=notrunc,sparse status=none
 	dd if="${deb_work}/root.ext4" of="${img}" bs=1M seek="${root_start_mib}" conv=notrunc,sparse status=none
 	rm -f "${deb_work}/boot.vfat" "${deb_work}/root.ext4"
@@ -200,7 +205,7 @@ main() {
 	rm -rf --one-file-system "${root}"
 	mkdir -p "${root}"
 	tar -C "${root}" --numeric-owner -xpf "${tar}"
-	add_login_user "${root}"
+	prepare_debian_root "${root}"
 	apply_stage "${root}" "${wheel}" "${wheels}"
 	install_selftest "${root}"
 	local name="wallbox-${version}-${stamp}.img"
