@@ -1,5 +1,9 @@
 """The settings file (TOML) turned into validated, typed settings.
 
+Every key is declared once, below, as a dataclass field: its default, its allowed values, its unit
+and a line of help. The parser is a loop over these declarations (config_parse.py), the rules that
+tie keys together are in config_rules.py, and `check-config` prints from the same table.
+
 Every problem in a file is collected, not just the first: the user gets one line per problem with
 the key, the value and what is allowed, so one edit fixes them all. Unknown keys are problems too
 (a typo such as `alowance_w` must not silently leave the default in force).
@@ -7,33 +11,33 @@ the key, the value and what is allowed, so one edit fixes them all. Unknown keys
 
 from __future__ import annotations
 
-import ipaddress
 import math
-import re
-import tomllib
 from dataclasses import dataclass, field, fields, is_dataclass, replace
-from datetime import time
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-MODES = ("fast", "pv", "minpv", "off")
+from .config_keys import (BAUDRATES, MISSING, MODES, UNIX_SOCKET_PATH_MAX, Bool, Choice, FilePath, Host,
+                          Int, IpAddress, IpList, Num, OptionalInt, PortRange, Schedule, ScheduleWindow,
+                          Text, TimeZone, Topic, Url, key)
+
+__all__ = ["ConfigError", "Problem", "Settings", "ScheduleWindow", "DisplaySettings", "StateSettings",
+           "EXAMPLE_PATH", "DEFAULT_CONFIG_PATH", "default_config_path", "parse_settings", "load_settings",
+           "with_overrides", "allowance_only_current_a", "MODES", "SECTIONS"]
+
 DISPLAY_BACKENDS = ("st7735", "png", "none")
+DIP_LIMITS_A = (16, 20, 25, 32, 40, 63, 80)
 # The LCD's pins (BCM): the button must not share them (hardware.md).
 LCD_PINS = {7: "SPI chip select CE1", 8: "SPI chip select CE0", 9: "SPI MISO", 10: "SPI MOSI",
             11: "SPI clock", 25: "LCD data/command", 27: "LCD reset", 18: "LCD backlight"}
 EXAMPLE_PATH = Path(__file__).with_name("wallbox.example.toml")
-# Where the settings live: /etc for a hand-made install, the boot partition on the SD-card image
-# (the file users edit from any computer before the first boot).
-CONFIG_LOCATIONS = ("/etc/wallbox/wallbox.toml", "/boot/firmware/wallbox.toml")
+# One place for the settings: the file on the SD card's boot partition, which the user edits from any
+# computer before the first boot; the systemd unit, the image, the README and `--help` all name it.
+DEFAULT_CONFIG_PATH = "/boot/firmware/wallbox.toml"
 
 
 def default_config_path() -> str:
-    """The first settings file that exists, else the first location (for the error message)."""
-    for candidate in CONFIG_LOCATIONS:
-        if Path(candidate).exists():
-            return candidate
-    return CONFIG_LOCATIONS[0]
+    """The settings file the commands read when no --config is given."""
+    return DEFAULT_CONFIG_PATH
 
 
 @dataclass(frozen=True)
@@ -43,8 +47,18 @@ class Problem:
     allowed: str
 
     def __str__(self) -> str:
-        shown = "(missing)" if self.value is _MISSING else repr(self.value)
-        return f"{self.key} = {shown}: {self.allowed}"
+        return f"{self.key} = {_shown(self.value)}: {self.allowed}"
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    """The value as the user wrote it, cut short: a problem line must stay one readable line."""
+    if value is MISSING:
+        return "(missing)"
+    try:
+        text = repr(value)
+    except RecursionError:
+        text = "(a deeply nested value)"
+    return text if len(text) <= limit else text[:limit - 5] + " ...)"
 
 
 class ConfigError(Exception):
@@ -57,108 +71,169 @@ class ConfigError(Exception):
         super().__init__(f"{source}: {len(problems)} problem(s):\n{lines}")
 
 
-class _Missing:
-    def __repr__(self) -> str:
-        return "(missing)"
+# ---------------------------------------------------------------------------------------------
+# The table: every key with its default, allowed values, unit and help.
 
-
-_MISSING = _Missing()
+_PUSH_SERVICE = "the inverter's Push Service (Settings -> Push Service -> FTP)"
 
 
 @dataclass(frozen=True)
 class GridSettings:
-    allowance_w: int = 11000
-    phases: int = 3
-    voltage_v: float = 230.0
-    import_limit_w: int = 0
+    allowance_w: int = key(11000, Int(0, 100_000), "W", help="what the grid operator allows the wallbox "
+                           "to draw from the grid")
+    phases: int = key(3, Choice((1, 3)), help="3 for a three-phase connection, 1 for single-phase")
+    voltage_v: float = key(230.0, Num(100, 260), "V", help="the mains voltage per phase")
+    import_limit_w: int = key(0, Int(0, 200_000), "W", "0 = off", help="limit on the whole house's grid "
+                              "import (needs a Fronius grid meter)")
 
 
 @dataclass(frozen=True)
 class WallboxSettings:
-    transport: str = "rtu"
-    serial_port: str = "/dev/ttyUSB0"
-    baudrate: int = 9600
-    parity: str = "E"
-    stopbits: int = 1
-    host: str = ""
-    port: int = 502
-    unit_id: int = 255
-    min_current_a: int = 6
-    max_current_a: int = 32
-    failsafe_timeout_s: int = 20
+    kind: str = key("ems", Choice(("ems", "meter")), help="ems = an EVC04 with the network module (EMS "
+                    "registers); meter = a basic EVC04 driven as its energy meter; `wallbox probe` tells which")
+    transport: str = key("rtu", Choice(("rtu", "tcp")), help="rtu = RS-485 through the USB converter, "
+                         "tcp = over the network (kind ems only)")
+    serial_port: str = key("/dev/ttyUSB0", FilePath("/dev/ttyUSB0"), help="the RS-485 converter")
+    baudrate: int = key(9600, Choice(BAUDRATES), help="the RS-485 speed")
+    parity: str = key("E", Choice(("N", "E", "O")), help="the wallbox uses E (8E1)")
+    stopbits: int = key(1, Choice((1, 2)))
+    host: str = key("", Host("192.168.178.50"), help="tcp only: the wallbox's IP address")
+    port: int = key(502, Int(1, 65535), help="tcp only: the wallbox's Modbus TCP port")
+    unit_id: int = key(255, Int(0, 255), help="the wallbox's Modbus unit id")
+    min_current_a: int = key(6, Int(6, 32), "A", "the wallbox never gets 1-5 A",
+                             help="the lowest charging current")
+    max_current_a: int = key(32, Int(6, 80), "A", help="the highest charging current")
+    failsafe_timeout_s: int = key(20, Int(6, 120), "s", "long timeouts lock the wallbox's Modbus out after "
+                                  "a dropped connection", help="without a heartbeat for this long the "
+                                  "wallbox falls back to the failsafe current")
     # None in the file means "the allowance-only current"; resolved in Settings.
-    failsafe_current_a: int | None = None
+    failsafe_current_a: int | None = key(None, OptionalInt(0, 80), "A", help="default: the current the "
+                                         "allowance allows with no PV; more is an error")
+    dip_limit_a: int = key(16, Choice(DIP_LIMITS_A), "A", "DIP switches 4-5-6 inside the wallbox",
+                           help="kind meter: the current limit set with the DIP switches")
+    log_port: str = key("/dev/ttyAMA0", FilePath("/dev/ttyAMA0"), help="kind meter: the serial port "
+                        "wired to the wallbox's LOG header")
+    log_baudrate: int = key(9600, Choice(BAUDRATES), help="kind meter: the LOG header's speed")
+    phase_switching: bool = key(False, Bool(), help="switch between 1 and 3 phases with the PV surplus")
+    phase_switch_pause_s: int = key(120, Int(30, 3600), "s", help="the charging pause around a phase "
+                                    "switch")
+    max_phase_switches_per_day: int = key(4, Int(1, 48), help="at most this many phase switches a day")
+    one_phase_below_w: int = key(3700, Int(1000, 30_000), "W", help="switch to 1 phase when the available "
+                                 "power stays below this")
+    three_phase_above_w: int = key(4500, Int(1000, 60_000), "W", help="switch to 3 phases when the "
+                                   "available power stays above this")
 
 
 @dataclass(frozen=True)
 class FroniusSettings:
-    ftp_host: str = "0.0.0.0"
-    ftp_port: int = 21
-    ftp_user: str = "fronius"
-    ftp_password: str = ""
-    allowed_ips: tuple[str, ...] = ()
-    stale_after_s: float = 60.0
-    solar_api_url: str = ""
-    solar_api_interval_s: float = 5.0
+    source: str = key("push", Choice(("push", "solar_api", "sunspec")), help="push = the inverter pushes "
+                      "by FTP; solar_api = poll the Solar API; sunspec = read Modbus TCP SunSpec")
+    ftp_host: str = key("0.0.0.0", IpAddress(), help="the address to listen on; 0.0.0.0 = every interface")
+    ftp_port: int = key(21, Int(0, 65535), note="0 = any free port, for tests", help="the FTP port the "
+                        "inverter pushes to")
+    ftp_user: str = key("fronius", Text(
+        required="must not be empty: the login you enter in the inverter's Push Service",
+        refused=tuple((name, f"is the FTP server's anonymous login, which takes no password: choose "
+                       f'another user name, e.g. "fronius", and enter it in {_PUSH_SERVICE}')
+                      for name in ("anonymous", "ftp"))), help="the login the inverter uses")
+    ftp_password: str = key("", Text(), help="source push: required; enter the same in the inverter",
+                            secret=True)
+    allowed_ips: tuple[str, ...] = key((), IpList(), help="accept pushes only from these; [] = any")
+    passive_ports: str = key("", PortRange(), help='FTP passive ports, e.g. "60000-60010"; "" = any')
+    stale_after_s: float = key(60.0, Num(5, 600), "s", help="inverter data older than this counts as "
+                               "missing")
+    solar_api_url: str = key("", Url(), help="the inverter's Solar API, e.g. http://192.168.178.40; with "
+                             "source push a fallback when no pushes arrive")
+    solar_api_interval_s: float = key(2.0, Num(1, 3600), "s", "1 s floor; Fronius documents 4 s between calls",
+                                      help="seconds between two Solar API or SunSpec polls")
+    sunspec_host: str = key("", Host("192.168.178.40"), help="source sunspec: the inverter's address")
+    sunspec_port: int = key(502, Int(1, 65535), help="source sunspec: Modbus TCP port")
+    sunspec_inverter_unit: int = key(1, Int(1, 255), help="source sunspec: the inverter's unit id")
+    sunspec_meter_unit: int = key(200, Int(1, 255), help="source sunspec: the grid meter's unit id")
 
 
 @dataclass(frozen=True)
-class ScheduleWindow:
-    start: time
-    end: time
-    mode: str
+class BatterySettings:
+    priority_soc_pct: int = key(50, Int(0, 100), "%", help="below this charge the home battery comes "
+                                "before the car")
+    car_may_discharge: bool = key(False, Bool(), help="whether the car may draw from the home battery")
 
-    def contains(self, t: time) -> bool:
-        """True when local wall-clock time t lies in [start, end), also across midnight."""
-        if self.start < self.end:
-            return self.start <= t < self.end
-        return t >= self.start or t < self.end
 
-    def __str__(self) -> str:
-        return f"{self.start:%H:%M}-{self.end:%H:%M} {self.mode}"
+@dataclass(frozen=True)
+class DimmingSettings:
+    pin: int = key(0, Int(0, 27), note="BCM number; 0 = off", help="the grid operator's control input")
+    active_level: str = key("low", Choice(("low", "high")), help="the level that means dimmed")
+    dimmed_allowance_w: int = key(4200, Int(0, 100_000), "W", help="the allowance while dimmed")
 
 
 @dataclass(frozen=True)
 class ControlSettings:
-    mode: str = "fast"
-    ramp_up_interval_s: float = 30.0
-    enable_delay_s: float = 60.0
-    disable_delay_s: float = 300.0
-    min_restart_interval_s: float = 600.0
-    house_base_load_w: int = 300
-    timezone: str = ""
-    schedule: tuple[ScheduleWindow, ...] = ()
+    mode: str = key("fast", Choice(MODES), help="fast | pv | minpv | off")
+    ramp_up_interval_s: float = key(30.0, Num(0, 3600), "s", help="at most one raise per interval")
+    enable_delay_s: float = key(60.0, Num(0, 3600), "s", help="pv: surplus this long before starting")
+    disable_delay_s: float = key(300.0, Num(0, 7200), "s", help="pv: shortfall this long before stopping")
+    min_restart_interval_s: float = key(600.0, Num(0, 7200), "s", help="pv: at most one start per this")
+    house_base_load_w: int = key(300, Int(0, 20_000), "W", help="pv without a grid meter: the house's use")
+    timezone: str = key("", TimeZone(), help='"" = the appliance\'s time zone')
+    schedule: tuple[ScheduleWindow, ...] = key((), Schedule(), help="[[control.schedule]] windows")
 
 
 @dataclass(frozen=True)
 class DisplaySettings:
-    backend: str = "st7735"
-    png_path: str = "/run/wallbox/screen.png"
-    spi_port: int = 0
-    spi_cs: int = 0
-    dc_pin: int = 25
-    reset_pin: int = 27
-    backlight_pin: int = 18
-    rotation: int = 90
-    invert: bool = True
-    bgr: bool = True
-    offset_left: int = 2
-    offset_top: int = 1
-    spi_speed_hz: int = 4_000_000
-    backlight_timeout_s: float = 0.0
+    backend: str = key("st7735", Choice(DISPLAY_BACKENDS), help="st7735 (the LCD) | png | none")
+    png_path: str = key("/run/wallbox/screen.png", FilePath("/run/wallbox/screen.png"),
+                        help="backend png: the picture file")
+    spi_port: int = key(0, Int(0, 1))
+    spi_cs: int = key(0, Int(0, 1))
+    dc_pin: int = key(25, Int(0, 27))
+    reset_pin: int = key(27, Int(0, 27))
+    backlight_pin: int = key(18, Int(0, 27))
+    rotation: int = key(90, Choice((0, 90, 180, 270)))
+    invert: bool = key(True, Bool(), help="flip if the colours look like a photo negative")
+    bgr: bool = key(True, Bool(), help="flip if red and blue are swapped")
+    offset_left: int = key(2, Int(0, 40))
+    offset_top: int = key(1, Int(0, 40))
+    spi_speed_hz: int = key(4_000_000, Int(100_000, 32_000_000), "Hz")
+    backlight_timeout_s: float = key(0.0, Num(0, 86400), "s", "0 = always on")
 
 
 @dataclass(frozen=True)
 class ButtonSettings:
-    pin: int = 21
-    pause_minutes: float = 10.0
-    long_press_s: float = 2.0
+    pin: int = key(21, Int(0, 27), note="BCM number; 0 = no button", help="the push button")
+    pause_minutes: float = key(10.0, Num(0, 1440), "min", "0 = until resumed", help="a short press pauses")
+    long_press_s: float = key(2.0, Num(0.5, 10), "s")
 
 
 @dataclass(frozen=True)
 class StateSettings:
-    dir: str = "/var/lib/wallbox"
-    control_socket: str = "/run/wallbox/control.sock"
+    dir: str = key("/var/lib/wallbox", FilePath("/var/lib/wallbox", required="must not be empty"),
+                   help="mode, pause and the charging-session log")
+    control_socket: str = key("/run/wallbox/control.sock", FilePath(
+        "/run/wallbox/control.sock", required="must not be empty", max_bytes=UNIX_SOCKET_PATH_MAX),
+        help="where `wallbox status` reaches the service")
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    enabled: bool = key(True, Bool(), help="the web page on the LAN")
+    host: str = key("0.0.0.0", IpAddress(), help="the address to listen on")
+    port: int = key(8080, Int(1, 65535), help="the web page's port")
+    password: str = key("", Text(), help='needed to change anything; "" = read-only page',
+                        secret=True)
+
+
+@dataclass(frozen=True)
+class MqttSettings:
+    host: str = key("", Host("192.168.178.10"), help='the MQTT broker; "" = MQTT off')
+    port: int = key(1883, Int(1, 65535), help="1883, or 8883 with tls")
+    username: str = key("", Text())
+    password: str = key("", Text(), secret=True)
+    tls: bool = key(False, Bool())
+    topic_prefix: str = key("wallbox", Topic("wallbox"), help="state under wallbox/..., commands under "
+                            "wallbox/.../set")
+    discovery_prefix: str = key("homeassistant", Topic("homeassistant"), help="Home Assistant discovery")
+    client_id: str = key("wallbox", Text(required="must not be empty: a name the broker knows this "
+                                                  'appliance by, e.g. "wallbox"', max_chars=64))
 
 
 @dataclass(frozen=True)
@@ -166,10 +241,14 @@ class Settings:
     grid: GridSettings = field(default_factory=GridSettings)
     wallbox: WallboxSettings = field(default_factory=WallboxSettings)
     fronius: FroniusSettings = field(default_factory=FroniusSettings)
+    battery: BatterySettings = field(default_factory=BatterySettings)
+    dimming: DimmingSettings = field(default_factory=DimmingSettings)
     control: ControlSettings = field(default_factory=ControlSettings)
     display: DisplaySettings = field(default_factory=DisplaySettings)
     button: ButtonSettings = field(default_factory=ButtonSettings)
     state: StateSettings = field(default_factory=StateSettings)
+    web: WebSettings = field(default_factory=WebSettings)
+    mqtt: MqttSettings = field(default_factory=MqttSettings)
 
     @property
     def watts_per_amp(self) -> float:
@@ -187,30 +266,13 @@ class Settings:
         return self.allowance_only_current_a if configured is None else configured
 
     def describe(self) -> str:
-        """The resolved settings as TOML-like lines (password hidden), for check-config and logs."""
-        out: list[str] = []
-        for section in fields(self):
-            out.append(f"[{section.name}]")
-            values = getattr(self, section.name)
-            for f in fields(values):
-                value = getattr(values, f.name)
-                if f.name == "ftp_password":
-                    shown = '"***"' if value else '""'
-                elif f.name == "failsafe_current_a" and value is None:
-                    shown = f"{self.failsafe_current_a}   # the allowance-only current"
-                elif f.name == "schedule":
-                    shown = "[" + ", ".join(f'"{w}"' for w in value) + "]"
-                elif isinstance(value, bool):
-                    shown = "true" if value else "false"
-                elif isinstance(value, str):
-                    shown = f'"{value}"'
-                elif isinstance(value, tuple):
-                    shown = "[" + ", ".join(f'"{v}"' for v in value) + "]"
-                else:
-                    shown = str(value)
-                out.append(f"{f.name} = {shown}")
-            out.append("")
-        return "\n".join(out).rstrip() + "\n"
+        """The resolved settings as TOML lines (passwords hidden), for check-config and logs."""
+        from .config_parse import describe
+
+        return describe(self)
+
+
+SECTIONS: dict[str, type] = {f.name: f.default_factory for f in fields(Settings)}  # type: ignore[misc]
 
 
 def allowance_only_current_a(allowance_w: float, phases: int, voltage_v: float,
@@ -220,310 +282,27 @@ def allowance_only_current_a(allowance_w: float, phases: int, voltage_v: float,
     return amps if amps >= min_current_a else 0
 
 
-# ---------------------------------------------------------------------------------------------
-# Validation
+def parse_settings(raw: dict, source: str = "settings", only: tuple[str, ...] | None = None) -> Settings:
+    """Validates a parsed TOML document. Raises ConfigError listing every problem.
+
+    `only` names the sections a command needs (e.g. ("wallbox",) for probe): the others are neither
+    read nor checked and keep their defaults.
+    """
+    from .config_parse import parse
+
+    return parse(raw, source, only)
 
 
-class _Checker:
-    def __init__(self) -> None:
-        self.problems: list[Problem] = []
+def load_settings(path: str | Path, only: tuple[str, ...] | None = None) -> Settings:
+    """Reads and validates a settings file.
 
-    def add(self, key: str, value: Any, allowed: str) -> None:
-        self.problems.append(Problem(key, value, allowed))
+    Raises ConfigError for anything wrong with the file or its content (never anything else for any
+    file content whatever), FileNotFoundError when there is no such file, other OSError when it
+    cannot be read.
+    """
+    from .config_parse import read_document
 
-
-def _number(ck: _Checker, key: str, value: Any, lo: float, hi: float, *, integer: bool,
-            unit: str = "") -> Any:
-    kind = "a whole number" if integer else "a number"
-    ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
-    if isinstance(value, bool) or not ok_type or (isinstance(value, float) and not math.isfinite(value)):
-        ck.add(key, value, f"must be {kind} from {lo:g} to {hi:g}{unit}")
-        return _MISSING
-    if not lo <= value <= hi:
-        ck.add(key, value, f"must be from {lo:g} to {hi:g}{unit}")
-        return _MISSING
-    return value if integer else float(value)
-
-
-def _choice(ck: _Checker, key: str, value: Any, choices: tuple) -> Any:
-    if value not in choices or isinstance(value, bool):
-        ck.add(key, value, "must be one of " + ", ".join(repr(c) for c in choices))
-        return _MISSING
-    return value
-
-
-def _string(ck: _Checker, key: str, value: Any, *, required: bool = False, why: str = "") -> Any:
-    if not isinstance(value, str):
-        ck.add(key, value, "must be a text in quotes")
-        return _MISSING
-    if required and not value.strip():
-        ck.add(key, value, why or "must not be empty")
-        return _MISSING
-    return value
-
-
-def _boolean(ck: _Checker, key: str, value: Any) -> Any:
-    if not isinstance(value, bool):
-        ck.add(key, value, "must be true or false")
-        return _MISSING
-    return value
-
-
-def _clock_time(ck: _Checker, key: str, value: Any) -> Any:
-    if isinstance(value, time):
-        return value.replace(second=0, microsecond=0)
-    if isinstance(value, str) and re.fullmatch(r"\d{1,2}:\d{2}", value.strip()):
-        hh, mm = (int(x) for x in value.strip().split(":"))
-        if hh < 24 and mm < 60:
-            return time(hh, mm)
-    ck.add(key, value, 'must be a local time "HH:MM" from "00:00" to "23:59"')
-    return _MISSING
-
-
-_SECTIONS = {
-    "grid": GridSettings, "wallbox": WallboxSettings, "fronius": FroniusSettings,
-    "control": ControlSettings, "display": DisplaySettings, "button": ButtonSettings,
-    "state": StateSettings,
-}
-
-
-def _section_values(ck: _Checker, raw: dict, name: str) -> dict:
-    section = raw.get(name, {})
-    if not isinstance(section, dict):
-        ck.add(name, section, f"must be a table: write [{name}] on a line of its own")
-        return {}
-    known = {f.name for f in fields(_SECTIONS[name])}
-    for key in section:
-        if key not in known:
-            ck.add(f"{name}.{key}", section[key],
-                   f"unknown key in [{name}]; known keys: {', '.join(sorted(known))}")
-    return section
-
-
-def parse_settings(raw: dict, source: str = "settings") -> Settings:
-    """Validates a parsed TOML document. Raises ConfigError listing every problem."""
-    ck = _Checker()
-    for key in raw:
-        if key not in _SECTIONS:
-            ck.add(key, raw[key], f"unknown section; known sections: {', '.join(_SECTIONS)}")
-
-    def get(section: dict, cls: type, key: str) -> Any:
-        return section.get(key, getattr(cls(), key)) if key != "schedule" else section.get(key, [])
-
-    # [grid]
-    g = _section_values(ck, raw, "grid")
-    grid_kw = {
-        "allowance_w": _number(ck, "grid.allowance_w", get(g, GridSettings, "allowance_w"), 0, 100_000,
-                               integer=True, unit=" W"),
-        "phases": _choice(ck, "grid.phases", get(g, GridSettings, "phases"), (1, 3)),
-        "voltage_v": _number(ck, "grid.voltage_v", get(g, GridSettings, "voltage_v"), 100, 260,
-                             integer=False, unit=" V"),
-        "import_limit_w": _number(ck, "grid.import_limit_w", get(g, GridSettings, "import_limit_w"),
-                                  0, 200_000, integer=True, unit=" W (0 = off)"),
-    }
-
-    # [wallbox]
-    w = _section_values(ck, raw, "wallbox")
-    wb = {k: get(w, WallboxSettings, k) for k in (f.name for f in fields(WallboxSettings))}
-    wallbox_kw = {
-        "transport": _choice(ck, "wallbox.transport", wb["transport"], ("rtu", "tcp")),
-        "serial_port": _string(ck, "wallbox.serial_port", wb["serial_port"]),
-        "baudrate": _choice(ck, "wallbox.baudrate", wb["baudrate"],
-                            (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)),
-        "parity": _choice(ck, "wallbox.parity", wb["parity"], ("N", "E", "O")),
-        "stopbits": _choice(ck, "wallbox.stopbits", wb["stopbits"], (1, 2)),
-        "host": _string(ck, "wallbox.host", wb["host"]),
-        "port": _number(ck, "wallbox.port", wb["port"], 1, 65535, integer=True),
-        "unit_id": _number(ck, "wallbox.unit_id", wb["unit_id"], 0, 255, integer=True),
-        "min_current_a": _number(ck, "wallbox.min_current_a", wb["min_current_a"], 6, 32, integer=True,
-                                 unit=" A (the wallbox never gets 1-5 A)"),
-        "max_current_a": _number(ck, "wallbox.max_current_a", wb["max_current_a"], 6, 80, integer=True,
-                                 unit=" A"),
-        "failsafe_timeout_s": _number(ck, "wallbox.failsafe_timeout_s", wb["failsafe_timeout_s"], 6, 120,
-                                      integer=True, unit=" s (long timeouts lock the wallbox's "
-                                      "Modbus out after a dropped connection)"),
-        "failsafe_current_a": None,
-    }
-    if wallbox_kw["transport"] == "tcp" and wallbox_kw["host"] is not _MISSING and not wb["host"]:
-        ck.add("wallbox.host", wb["host"], 'required with transport = "tcp": the wallbox\'s IP address')
-    if wallbox_kw["transport"] == "rtu" and wallbox_kw["serial_port"] is not _MISSING and not wb["serial_port"]:
-        ck.add("wallbox.serial_port", wb["serial_port"],
-               'required with transport = "rtu": the RS-485 converter, e.g. "/dev/ttyUSB0"')
-    lo, hi = wallbox_kw["min_current_a"], wallbox_kw["max_current_a"]
-    if lo is not _MISSING and hi is not _MISSING and hi < lo:
-        ck.add("wallbox.max_current_a", hi, f"must be at least wallbox.min_current_a ({lo} A)")
-
-    # [fronius]
-    f = _section_values(ck, raw, "fronius")
-    fr = {k: get(f, FroniusSettings, k) for k in (x.name for x in fields(FroniusSettings))}
-    fronius_kw = {
-        "ftp_host": _string(ck, "fronius.ftp_host", fr["ftp_host"]),
-        "ftp_port": _number(ck, "fronius.ftp_port", fr["ftp_port"], 0, 65535, integer=True,
-                            unit=" (0 = any free port, for tests)"),
-        "ftp_user": _string(ck, "fronius.ftp_user", fr["ftp_user"], required=True,
-                            why="must not be empty: the login you enter in the inverter's Push Service"),
-        "ftp_password": _string(ck, "fronius.ftp_password", fr["ftp_password"], required=True,
-                                why="required: choose a password and enter the same one in the "
-                                    "inverter's Push Service (Settings -> Push Service -> FTP)"),
-        "allowed_ips": (),
-        "stale_after_s": _number(ck, "fronius.stale_after_s", fr["stale_after_s"], 5, 600, integer=False,
-                                 unit=" s"),
-        "solar_api_url": _string(ck, "fronius.solar_api_url", fr["solar_api_url"]),
-        "solar_api_interval_s": _number(ck, "fronius.solar_api_interval_s", fr["solar_api_interval_s"],
-                                        4, 3600, integer=False,
-                                        unit=" s (the Solar API allows one call every 4 s)"),
-    }
-    if fronius_kw["ftp_host"] is not _MISSING:
-        try:
-            ipaddress.ip_address(fr["ftp_host"])
-        except ValueError:
-            ck.add("fronius.ftp_host", fr["ftp_host"], 'must be an IP address to listen on, e.g. "0.0.0.0"')
-    ips = fr["allowed_ips"]
-    if not isinstance(ips, (list, tuple)) or not all(isinstance(i, str) for i in ips):
-        ck.add("fronius.allowed_ips", ips, 'must be a list of addresses, e.g. ["192.168.178.40"], or []')
-    else:
-        good = []
-        for ip in ips:
-            try:
-                good.append(str(ipaddress.ip_network(ip, strict=False)) if "/" in ip
-                            else str(ipaddress.ip_address(ip)))
-            except ValueError:
-                ck.add("fronius.allowed_ips", ip, "is not an IP address or network (e.g. 192.168.178.0/24)")
-        fronius_kw["allowed_ips"] = tuple(good)
-    url = fr["solar_api_url"]
-    if isinstance(url, str) and url and not re.match(r"^https?://[^/\s]+", url):
-        ck.add("fronius.solar_api_url", url, 'must start with http:// and name the inverter, '
-               'e.g. "http://192.168.178.40", or be "" (off)')
-
-    # [control]
-    c = _section_values(ck, raw, "control")
-    ct = {k: get(c, ControlSettings, k) for k in (x.name for x in fields(ControlSettings))}
-    control_kw = {
-        "mode": _choice(ck, "control.mode", ct["mode"], MODES),
-        "ramp_up_interval_s": _number(ck, "control.ramp_up_interval_s", ct["ramp_up_interval_s"], 0, 3600,
-                                      integer=False, unit=" s"),
-        "enable_delay_s": _number(ck, "control.enable_delay_s", ct["enable_delay_s"], 0, 3600,
-                                  integer=False, unit=" s"),
-        "disable_delay_s": _number(ck, "control.disable_delay_s", ct["disable_delay_s"], 0, 7200,
-                                   integer=False, unit=" s"),
-        "min_restart_interval_s": _number(ck, "control.min_restart_interval_s",
-                                          ct["min_restart_interval_s"], 0, 7200, integer=False, unit=" s"),
-        "house_base_load_w": _number(ck, "control.house_base_load_w", ct["house_base_load_w"], 0, 20_000,
-                                     integer=True, unit=" W"),
-        "timezone": _string(ck, "control.timezone", ct["timezone"]),
-        "schedule": (),
-    }
-    if isinstance(ct["timezone"], str) and ct["timezone"]:
-        try:
-            ZoneInfo(ct["timezone"])
-        except (ZoneInfoNotFoundError, ValueError):
-            ck.add("control.timezone", ct["timezone"],
-                   'must be a time zone name such as "Europe/Berlin", or "" for the system\'s')
-    windows = []
-    sched = ct["schedule"]
-    if not isinstance(sched, list):
-        ck.add("control.schedule", sched, "write each window as a [[control.schedule]] table")
-        sched = []
-    for i, win in enumerate(sched):
-        key = f"control.schedule[{i}]"
-        if not isinstance(win, dict):
-            ck.add(key, win, "must be a table with start, end and mode")
-            continue
-        for extra in set(win) - {"start", "end", "mode"}:
-            ck.add(f"{key}.{extra}", win[extra], "unknown key; a window has start, end and mode")
-        start = _clock_time(ck, f"{key}.start", win.get("start", _MISSING))
-        end = _clock_time(ck, f"{key}.end", win.get("end", _MISSING))
-        mode = _choice(ck, f"{key}.mode", win.get("mode", _MISSING), MODES)
-        if _MISSING not in (start, end, mode):
-            if start == end:
-                ck.add(f"{key}.end", win.get("end"), "must differ from start (a window needs a length)")
-            else:
-                windows.append(ScheduleWindow(start, end, mode))
-    control_kw["schedule"] = tuple(windows)
-
-    # [display]
-    d = _section_values(ck, raw, "display")
-    ds = {k: get(d, DisplaySettings, k) for k in (x.name for x in fields(DisplaySettings))}
-    display_kw = {
-        "backend": _choice(ck, "display.backend", ds["backend"], DISPLAY_BACKENDS),
-        "png_path": _string(ck, "display.png_path", ds["png_path"]),
-        "spi_port": _number(ck, "display.spi_port", ds["spi_port"], 0, 1, integer=True),
-        "spi_cs": _number(ck, "display.spi_cs", ds["spi_cs"], 0, 1, integer=True),
-        "dc_pin": _number(ck, "display.dc_pin", ds["dc_pin"], 0, 27, integer=True),
-        "reset_pin": _number(ck, "display.reset_pin", ds["reset_pin"], 0, 27, integer=True),
-        "backlight_pin": _number(ck, "display.backlight_pin", ds["backlight_pin"], 0, 27, integer=True),
-        "rotation": _choice(ck, "display.rotation", ds["rotation"], (0, 90, 180, 270)),
-        "invert": _boolean(ck, "display.invert", ds["invert"]),
-        "bgr": _boolean(ck, "display.bgr", ds["bgr"]),
-        "offset_left": _number(ck, "display.offset_left", ds["offset_left"], 0, 40, integer=True),
-        "offset_top": _number(ck, "display.offset_top", ds["offset_top"], 0, 40, integer=True),
-        "spi_speed_hz": _number(ck, "display.spi_speed_hz", ds["spi_speed_hz"], 100_000, 32_000_000,
-                                integer=True, unit=" Hz"),
-        "backlight_timeout_s": _number(ck, "display.backlight_timeout_s", ds["backlight_timeout_s"], 0,
-                                       86400, integer=False, unit=" s (0 = always on)"),
-    }
-    if display_kw["backend"] == "png" and isinstance(ds["png_path"], str) and not ds["png_path"]:
-        ck.add("display.png_path", ds["png_path"], 'required with backend = "png"')
-
-    # [button]
-    b = _section_values(ck, raw, "button")
-    bt = {k: get(b, ButtonSettings, k) for k in (x.name for x in fields(ButtonSettings))}
-    button_kw = {
-        "pin": _number(ck, "button.pin", bt["pin"], 0, 27, integer=True, unit=" (BCM number; 0 = no button)"),
-        "pause_minutes": _number(ck, "button.pause_minutes", bt["pause_minutes"], 0, 1440, integer=False,
-                                 unit=" min (0 = until resumed)"),
-        "long_press_s": _number(ck, "button.long_press_s", bt["long_press_s"], 0.5, 10, integer=False,
-                                unit=" s"),
-    }
-    pin = button_kw["pin"]
-    if pin is not _MISSING and pin in LCD_PINS and display_kw["backend"] == "st7735":
-        ck.add("button.pin", pin, f"BCM{pin} is the {LCD_PINS[pin]}: wire the button to another pin, "
-               "e.g. 21 (header pin 40)")
-
-    # [state]
-    s = _section_values(ck, raw, "state")
-    state_kw = {
-        "dir": _string(ck, "state.dir", get(s, StateSettings, "dir"), required=True),
-        "control_socket": _string(ck, "state.control_socket", get(s, StateSettings, "control_socket"),
-                                  required=True),
-    }
-
-    # The failsafe current must be safe with no PV at all (safety rule 5).
-    fc = w.get("failsafe_current_a")
-    if fc is not None and all(v is not _MISSING for v in grid_kw.values()) and lo is not _MISSING \
-            and hi is not _MISSING:
-        safe = allowance_only_current_a(grid_kw["allowance_w"], grid_kw["phases"], grid_kw["voltage_v"],
-                                        lo, hi)
-        checked = _number(ck, "wallbox.failsafe_current_a", fc, 0, 80, integer=True, unit=" A")
-        if checked is not _MISSING:
-            if checked > safe:
-                ck.add("wallbox.failsafe_current_a", fc,
-                       f"must be at most {safe} A, the current that grid.allowance_w allows with no PV "
-                       "(or leave it out to use that)")
-            elif 0 < checked < lo:
-                ck.add("wallbox.failsafe_current_a", fc, f"must be 0 or at least {lo} A (never 1-5 A)")
-            else:
-                wallbox_kw["failsafe_current_a"] = checked
-
-    if ck.problems:
-        raise ConfigError(ck.problems, source)
-    return Settings(
-        grid=GridSettings(**grid_kw), wallbox=WallboxSettings(**wallbox_kw),
-        fronius=FroniusSettings(**fronius_kw), control=ControlSettings(**control_kw),
-        display=DisplaySettings(**display_kw), button=ButtonSettings(**button_kw),
-        state=StateSettings(**state_kw),
-    )
-
-
-def load_settings(path: str | Path) -> Settings:
-    """Reads and validates a settings file. Raises ConfigError (with every problem) or OSError."""
-    path = Path(path)
-    text = path.read_text(encoding="utf-8")
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError([Problem("(file)", str(path), f"is not valid TOML: {e}")], str(path)) from None
-    return parse_settings(raw, str(path))
+    return parse_settings(read_document(Path(path)), str(path), only)
 
 
 def with_overrides(settings: Settings, **sections: dict[str, Any]) -> Settings:

@@ -11,6 +11,10 @@ from pathlib import Path
 
 from PIL import Image
 
+from display.output import OutputError, save, writable_dir
+
+__all__ = ["FrameRecorder", "OutputError"]
+
 
 class FrameRecorder:
     """Keeps each new picture as `out_dir/frame-NNNN.png`, with the time it appeared.
@@ -19,8 +23,7 @@ class FrameRecorder:
     """
 
     def __init__(self, out_dir: str | Path, prefix: str = "frame") -> None:
-        self.out_dir = Path(out_dir)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.out_dir = writable_dir(out_dir)  # OutputError (an OSError) with the fix, not a traceback
         self.prefix = prefix
         # Frames of an earlier run in the same folder would mix into this one's numbering.
         for stale in self.out_dir.glob(f"{prefix}-[0-9][0-9][0-9][0-9].png"):
@@ -36,7 +39,7 @@ class FrameRecorder:
         if self.frames and at_s < self.frames[-1][0]:
             raise ValueError(f"Frames must come in time order: {at_s} s after {self.frames[-1][0]} s.")
         path = self.out_dir / f"{self.prefix}-{len(self.frames):04d}.png"
-        image.save(path, format="PNG")
+        save(image, path, format="PNG")
         self.frames.append((at_s, path))
         self._last = pixels
         return path
@@ -64,10 +67,9 @@ class FrameRecorder:
             durations_ms.append(int(round(max(shown_s, min_frame_s) * 1000)))
         images = [Image.open(p).convert("RGB") for _, p in self.frames]
         out = Path(path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        images[0].save(
-            out, format="GIF", save_all=True, append_images=images[1:], duration=durations_ms, loop=0, disposal=1
-        )
+        writable_dir(out.parent)
+        save(images[0], out, format="GIF", save_all=True, append_images=images[1:], duration=durations_ms,
+             loop=0, disposal=1)
         for image in images:
             image.close()
         return out

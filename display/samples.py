@@ -17,6 +17,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from display.output import OutputError, save, writable_dir
 from display.screens import render
 from display.snapshot import Snapshot
 
@@ -34,6 +35,10 @@ _BASE = Snapshot(
 
 def samples() -> dict[str, Snapshot]:
     """One snapshot per screen and notable variant, keyed by a file-name-friendly name."""
+    return {**_screen_samples(), **_problem_and_battery_samples()}
+
+
+def _screen_samples() -> dict[str, Snapshot]:
     return {
         "starting": _BASE.replace(starting=True, car_connected=None),
         "starting_no_network": _BASE.replace(starting=True, car_connected=None, ip_address=None),
@@ -79,19 +84,48 @@ def samples() -> dict[str, Snapshot]:
         "off": _BASE.replace(mode="off", waiting_for="off", pv_w=6100.0, pv_age_s=2.0),
         "no_car": _BASE.replace(mode="pv", car_connected=False, pv_w=3400.0, pv_age_s=2.0, grid_w=-2800.0),
         "no_car_no_pv_data": _BASE.replace(car_connected=False, pv_w=None, pv_age_s=None, inverter_stale=True),
-        "wallbox_offline": _BASE.replace(wallbox_offline=True, car_connected=None, pv_w=3400.0, pv_age_s=2.0),
+    }
+
+
+def _problem_and_battery_samples() -> dict[str, Snapshot]:
+    return {
+        "wallbox_offline": _BASE.replace(wallbox_offline=True, car_connected=None, pv_w=3400.0, pv_age_s=2.0,
+                                         link_kind="rtu"),
+        "wallbox_offline_tcp": _BASE.replace(wallbox_offline=True, car_connected=None, pv_w=3400.0, pv_age_s=2.0,
+                                             link_kind="tcp"),
+        # The longest message the settings check gives today, as the service shows it.
         "settings_invalid": _BASE.replace(
             starting=True,
-            settings_error="fronius.ftp_password is empty: set the password the inverter's "
-            "Push Service uses in /etc/wallbox/wallbox.toml.",
+            settings_error="wallbox.toml: fronius.ftp_password = '': required: choose a password and enter "
+            "the same one in the inverter's Push Service (Settings -> Push Service -> FTP)",
         ),
+        "settings_invalid_short": _BASE.replace(
+            starting=True, settings_error="wallbox.toml: grid.allowance_w = -5: must be from 0 to 100000 W",
+        ),
+        "charging_battery_dimmed": _BASE.replace(
+            mode="minpv", charging=True, setpoint_a=6, current_a=6.0, car_power_w=4140.0, dimmed=True,
+            pv_w=3800.0, pv_age_s=2.0, grid_w=340.0, budget_w=4200.0, battery_w=600.0, soc_pct=62.0,
+        ),
+        "charging_car_lowering": _BASE.replace(
+            charging=True, setpoint_a=21, current_a=24.0, car_power_w=16560.0,
+            pv_w=3500.0, pv_age_s=1.0, budget_w=14500.0,
+        ),
+        "charging_big_grid": _BASE.replace(
+            charging=True, setpoint_a=32, current_a=31.8, car_power_w=21950.0,
+            pv_w=10240.0, pv_age_s=2.0, grid_w=10730.0, budget_w=22000.0, battery_w=-2300.0, soc_pct=35.0,
+        ),
+        "waiting_sun_battery": _BASE.replace(
+            mode="pv", waiting_for="sun", pv_w=2300.0, pv_age_s=3.0, grid_w=-150.0,
+            surplus_w=1900.0, start_needs_w=4140.0, budget_w=0.0, battery_w=-1750.0, soc_pct=48.0,
+        ),
+        "off_battery": _BASE.replace(mode="off", waiting_for="off", pv_w=6100.0, pv_age_s=2.0,
+                                     battery_w=0.0, soc_pct=100.0),
     }
 
 
 def render_all(out_dir: str | Path, scale: int = 4) -> list[Path]:
     """Write every sample screen to `out_dir` as NAME.png (1:1) and NAME@4x.png (nearest-neighbour)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = writable_dir(out_dir)
     written = []
     for name, snapshot in samples().items():
         image = render(snapshot)
@@ -103,15 +137,13 @@ def render_all(out_dir: str | Path, scale: int = 4) -> list[Path]:
 
 def write_golden(out_dir: str | Path) -> list[Path]:
     """Write the golden images (1:1 only) the tests compare against."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = writable_dir(out_dir)
     return [_save(render(snapshot), out / f"{name}.png") for name, snapshot in samples().items()]
 
 
 def write_pictures(out_dir: str | Path, scale: int = 2) -> list[Path]:
     """Write 2x pictures of the screens for the README."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = writable_dir(out_dir)
     written = []
     for name, snapshot in samples().items():
         image = render(snapshot)
@@ -122,8 +154,7 @@ def write_pictures(out_dir: str | Path, scale: int = 2) -> list[Path]:
 
 def _save(image: Image.Image, path: Path) -> Path:
     # optimize=False and no metadata: the same picture always gives the same bytes.
-    image.save(path, format="PNG", optimize=False)
-    return path
+    return save(image, path, format="PNG", optimize=False)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,12 +166,16 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.out_dir or args.golden or args.pictures):
         parser.error("name an output folder (OUT_DIR, --golden DIR or --pictures DIR)")
     written: list[Path] = []
-    if args.out_dir:
-        written += render_all(args.out_dir)
-    if args.golden:
-        written += write_golden(args.golden)
-    if args.pictures:
-        written += write_pictures(args.pictures)
+    try:
+        if args.out_dir:
+            written += render_all(args.out_dir)
+        if args.golden:
+            written += write_golden(args.golden)
+        if args.pictures:
+            written += write_pictures(args.pictures)
+    except OutputError as e:
+        print(e, file=sys.stderr)
+        return 1
     for path in written:
         print(path)
     print(f"{len(written)} pictures written.", file=sys.stderr)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 MODES = ("fast", "pv", "minpv", "off")
+LINK_KINDS = ("rtu", "tcp", "meter")
 WAITING_REASONS = ("sun", "schedule", "paused", "off")
 
 
@@ -109,6 +110,24 @@ class Snapshot:
     stale_after_s: float | None = None
     """The configured age limit of inverter data, shown next to the age; None: not shown."""
 
+    link_kind: str | None = None
+    """How the appliance reaches the wallbox, for advice that fits: "rtu" (EMS over RS-485),
+    "tcp" (EMS over the network), "meter" (a basic box: meter bus and LOG port); None: unknown."""
+
+    wallbox_hint: str | None = None
+    """A sentence about why the wallbox does not answer (from the link), shown instead of the
+    general advice on the problem screen; None: the advice for `link_kind`."""
+
+    battery_w: float | None = None
+    """The home battery's power as Fronius reports it (Site.P_Akku): + discharging (it gives power
+    to the house), - charging; None: no battery."""
+
+    soc_pct: float | None = None
+    """The home battery's state of charge in percent; None: no battery (or not known)."""
+
+    dimmed: bool = False
+    """True while the grid operator's dimming input is active: the allowance is the dimmed one."""
+
     def replace(self, **changes) -> "Snapshot":
         """A copy with some fields changed (a frozen dataclass cannot be edited in place)."""
         return dataclasses.replace(self, **changes)
@@ -116,6 +135,9 @@ class Snapshot:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"Snapshot.mode is {self.mode!r}; it must be one of {', '.join(MODES)}.")
+        if self.link_kind is not None and self.link_kind not in LINK_KINDS:
+            raise ValueError(f"Snapshot.link_kind is {self.link_kind!r}; it must be None or one of "
+                             f"{', '.join(LINK_KINDS)}.")
         if self.waiting_for is not None and self.waiting_for not in WAITING_REASONS:
             raise ValueError(
                 f"Snapshot.waiting_for is {self.waiting_for!r}; it must be None or one of "

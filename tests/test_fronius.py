@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from appliance.sources.fronius import FroniusDataError, Measurement, parse_document
 
-SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "fronius-samples"
+SAMPLES = Path(__file__).resolve().parent / "samples" / "fronius"
 needs_samples = pytest.mark.skipif(
     not SAMPLES.is_dir(),
     reason=f"the real Fronius samples are not at {SAMPLES} (they live beside the repository)",

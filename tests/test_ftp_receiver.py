@@ -16,7 +16,7 @@ import pytest
 from appliance.sources.fronius import Measurement
 from appliance.sources.ftp_receiver import FtpReceiver
 
-SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "fronius-samples"
+SAMPLES = Path(__file__).resolve().parent / "samples" / "fronius"
 needs_samples = pytest.mark.skipif(
     not SAMPLES.is_dir(),
     reason=f"the real Fronius samples are not at {SAMPLES} (they live beside the repository)",

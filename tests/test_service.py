@@ -20,7 +20,7 @@ from appliance.sim.wallbox import SimulatedWallbox
 from waiting import wait_until as wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = ROOT.parent / "shared" / "fronius-samples"
+SAMPLES = ROOT / "tests" / "samples" / "fronius"
 
 
 def powerflow(pv_w, grid_w=-100.0):

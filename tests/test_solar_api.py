@@ -14,7 +14,7 @@ import pytest
 from appliance.sources.fronius import POWERFLOW_PATH, Measurement, SolarApiPoller
 from waiting import wait_until as wait_for
 
-SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "fronius-samples"
+SAMPLES = Path(__file__).resolve().parent / "samples" / "fronius"
 needs_samples = pytest.mark.skipif(
     not SAMPLES.is_dir(),
     reason=f"the real Fronius samples are not at {SAMPLES} (they live beside the repository)",
@@ -190,18 +190,22 @@ def test_bad_url_is_refused():
         SolarApiPoller("192.168.178.40", lambda m: None)
 
 
-def test_short_interval_is_raised_to_four_seconds(caplog):
+def test_default_interval_is_two_seconds():
+    assert SolarApiPoller("http://127.0.0.1:9", lambda m: None).interval_s == 2.0
+
+
+def test_short_interval_is_raised_to_one_second(caplog):
     with caplog.at_level(logging.WARNING, logger="appliance.fronius"):
-        poller = SolarApiPoller("http://127.0.0.1:9", lambda m: None, interval_s=1.0)
-    assert poller.interval_s == 4.0
-    assert "4 s" in caplog.text
+        poller = SolarApiPoller("http://127.0.0.1:9", lambda m: None, interval_s=0.2)
+    assert poller.interval_s == 1.0
+    assert "1 s" in caplog.text and "solar_api_interval_s = 2" in caplog.text
 
 
-def test_direct_polls_closer_than_four_seconds_send_nothing(inverter):
+def test_direct_polls_closer_than_one_second_send_nothing(inverter):
     rec, clock = Recorder(), FakeClock()
     poller = make_poller(inverter.url, rec, clock)
     assert poller.poll_once() is not None
-    clock.now += 3.99
+    clock.now += 0.99
     assert poller.poll_once() is None
     assert len(inverter.request_times) == 1
     clock.now += 0.01
@@ -211,7 +215,7 @@ def test_direct_polls_closer_than_four_seconds_send_nothing(inverter):
 
 def test_background_thread_keeps_the_interval(inverter):
     rec, clock = Recorder(), FakeClock()
-    poller = make_poller(inverter.url, rec, clock, interval_s=1.0)  # raised to 4 s
+    poller = make_poller(inverter.url, rec, clock, interval_s=4.0)
     poller.start()
     try:
         assert wait_for(lambda: len(inverter.request_times) == 1)

@@ -20,14 +20,10 @@ from __future__ import annotations
 import json
 import logging
 import math
-import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-
-import requests
 
 log = logging.getLogger("appliance.fronius")
 
@@ -35,10 +31,6 @@ log = logging.getLogger("appliance.fronius")
 #: anything larger is a unit mix-up or a corrupt document.
 MAX_POWER_W = 1_000_000.0
 
-#: The Solar API documentation asks for at least 4 s between two realtime requests.
-SOLAR_API_MIN_INTERVAL_S = 4.0
-
-POWERFLOW_PATH = "/solar_api/v1/GetPowerFlowRealtimeData.fcgi"
 
 
 class FroniusDataError(ValueError):
@@ -47,14 +39,65 @@ class FroniusDataError(ValueError):
 
 @dataclass(frozen=True)
 class Measurement:
-    pv_w: float  # PV power now, W, >= 0; null PV (night, dusk) is 0.0
+    """One reading of the inverter, in Fronius signs whatever the source.
+
+    ``pv_w`` is the PV the policy counts: what reaches the house's AC side from the PV, that is
+    PV production minus what the home battery is charging with. A GEN24 reports ``P_PV`` on the DC
+    side, so a charging battery takes its share before the house sees it; counting all of it
+    would let the car draw the battery's charging power from the grid beyond the allowance.
+    Battery discharge is never in ``pv_w``: :func:`pv_for_car_w` adds it when the settings allow
+    the car to use the battery.
+    """
+
+    pv_w: float  # PV reaching the AC side, W, >= 0: production minus battery charging
     grid_w: float | None  # Site.P_Grid: + import / - export; None without a meter
     load_w: float | None  # Site.P_Load as Fronius reports it (negative = consumption)
-    battery_w: float | None  # Site.P_Akku (- charging, + discharging)
-    kind: str  # "powerflow" or "inverter" (the PAC push)
+    battery_w: float | None  # Site.P_Akku: - charging, + discharging; None = no battery
+    kind: str  # "powerflow", "inverter" (the PAC push) or "sunspec"
     inverter_time: datetime | None  # Head.Timestamp, timezone-aware
     source: str  # file name or URL it came from (for logs)
     received_at: float  # the appliance's clock (monotonic seconds) when it arrived
+    pv_production_w: float | None = None  # PV production (DC side on hybrids), W; None = as pv_w
+    soc_pct: float | None = None  # home battery state of charge, 0..100; None = no battery/unknown
+
+    @property
+    def battery_charging_w(self) -> float:
+        """Power going into the home battery now (>= 0)."""
+        return max(0.0, -self.battery_w) if self.battery_w is not None else 0.0
+
+    @property
+    def battery_discharging_w(self) -> float:
+        """Power coming out of the home battery now (>= 0)."""
+        return max(0.0, self.battery_w) if self.battery_w is not None else 0.0
+
+
+def pv_ac_w(pv_production_w: float, battery_w: float | None) -> float:
+    """PV that reaches the AC side: production minus battery charging, never below 0.
+
+    A battery charged from the grid (production 0, P_Akku negative) gives 0, not a negative PV.
+    """
+    charging_w = max(0.0, -battery_w) if battery_w is not None else 0.0
+    return max(0.0, pv_production_w - charging_w)
+
+
+def pv_for_car_w(m: Measurement, car_may_discharge: bool = False) -> float:
+    """The PV figure the allowance rule counts: ``m.pv_w``, plus the battery's discharge only when
+    the settings let the car use the home battery ([battery] car_may_discharge)."""
+    if car_may_discharge:
+        return m.pv_w + m.battery_discharging_w
+    return m.pv_w
+
+
+def identity_gap_w(m: Measurement) -> float | None:
+    """How far the reading is from the power balance ``P_Load = -(P_Grid + P_PV + P_Akku)``, W.
+
+    None when a term is missing (no meter, no load figure). Fronius rounds and samples the terms
+    at slightly different moments, so a few tens of watts are normal.
+    """
+    if m.grid_w is None or m.load_w is None:
+        return None
+    production_w = m.pv_production_w if m.pv_production_w is not None else m.pv_w
+    return m.load_w + m.grid_w + production_w + (m.battery_w or 0.0)
 
 
 def _first_non_finite(doc: Any) -> tuple[str, float] | None:
@@ -184,6 +227,74 @@ def _is_meter_data(data: Mapping) -> bool:
     return any(isinstance(v, Mapping) and "PowerReal_P_Sum" in v for v in data.values())
 
 
+def _battery_soc(inverters: Mapping, prefix: str) -> float | None:
+    """Mean ``SOC`` of the inverters that have a battery; None when none reports one.
+
+    A GEN24 without a battery reports ``SOC`` 0.0 with ``Battery_Mode`` "disabled": that is no
+    battery, not an empty one.
+    """
+    socs = []
+    for inverter_id, inverter in inverters.items():
+        if not isinstance(inverter, Mapping) or inverter.get("SOC") is None:
+            continue
+        if inverter.get("Battery_Mode") == "disabled":
+            continue
+        field = f"{prefix}.Inverters.{inverter_id}.SOC"
+        soc = inverter["SOC"]
+        if isinstance(soc, bool) or not isinstance(soc, (int, float)) or not 0.0 <= soc <= 100.0:
+            raise FroniusDataError(f"{field} is {_describe(inverter['SOC'])}: a state of charge "
+                                   "is a percentage from 0 to 100.")
+        socs.append(float(soc))
+    return sum(socs) / len(socs) if socs else None
+
+
+def _powerflow(body: Mapping, prefix: str, inverter_time: datetime | None, source: str,
+               received_at: float) -> Measurement:
+    site = _object(body["Site"], f"{prefix}.Site")
+    production_w = _pv_power(site.get("P_PV"), f"{prefix}.Site.P_PV")
+    battery_w = _power(site.get("P_Akku"), f"{prefix}.Site.P_Akku")
+    soc_pct = None
+    if battery_w is not None and "Inverters" in body:
+        soc_pct = _battery_soc(_object(body["Inverters"], f"{prefix}.Inverters"), prefix)
+    return Measurement(
+        pv_w=pv_ac_w(production_w, battery_w),
+        grid_w=_power(site.get("P_Grid"), f"{prefix}.Site.P_Grid"),
+        load_w=_power(site.get("P_Load"), f"{prefix}.Site.P_Load"),
+        battery_w=battery_w,
+        kind="powerflow",
+        inverter_time=inverter_time,
+        source=source,
+        received_at=received_at,
+        pv_production_w=production_w,
+        soc_pct=soc_pct,
+    )
+
+
+def _inverter_push(body: Mapping, prefix: str, inverter_time: datetime | None, source: str,
+                   received_at: float) -> Measurement:
+    pac = _object(body["PAC"], f"{prefix}.PAC")
+    unit = pac.get("Unit", "W")
+    if unit != "W":
+        raise FroniusDataError(
+            f"{prefix}.PAC.Unit is {_describe(unit)}; the appliance understands only 'W'."
+        )
+    values = _object(pac.get("Values", {}), f"{prefix}.PAC.Values")
+    total_w = 0.0
+    for inverter_id, value in values.items():
+        total_w += _pv_power(value, f"{prefix}.PAC.Values.{inverter_id}")
+    _pv_power(total_w, f"{prefix}.PAC.Values (sum)")
+    return Measurement(
+        pv_w=total_w,  # AC power already: a battery's charging is not in it
+        grid_w=None,
+        load_w=None,
+        battery_w=None,
+        kind="inverter",
+        inverter_time=inverter_time,
+        source=source,
+        received_at=received_at,
+    )
+
+
 def parse_document(
     data: bytes | str | Mapping, *, source: str, received_at: float
 ) -> Measurement:
@@ -223,41 +334,9 @@ def parse_document(
     inverter_time = _inverter_time(head)
 
     if "Site" in body:
-        site = _object(body["Site"], f"{prefix}.Site")
-        return Measurement(
-            pv_w=_pv_power(site.get("P_PV"), f"{prefix}.Site.P_PV"),
-            grid_w=_power(site.get("P_Grid"), f"{prefix}.Site.P_Grid"),
-            load_w=_power(site.get("P_Load"), f"{prefix}.Site.P_Load"),
-            battery_w=_power(site.get("P_Akku"), f"{prefix}.Site.P_Akku"),
-            kind="powerflow",
-            inverter_time=inverter_time,
-            source=source,
-            received_at=received_at,
-        )
-
+        return _powerflow(body, prefix, inverter_time, source, received_at)
     if "PAC" in body:
-        pac = _object(body["PAC"], f"{prefix}.PAC")
-        unit = pac.get("Unit", "W")
-        if unit != "W":
-            raise FroniusDataError(
-                f"{prefix}.PAC.Unit is {_describe(unit)}; the appliance understands only 'W'."
-            )
-        values = _object(pac.get("Values", {}), f"{prefix}.PAC.Values")
-        total_w = 0.0
-        for inverter_id, value in values.items():
-            total_w += _pv_power(value, f"{prefix}.PAC.Values.{inverter_id}")
-        _pv_power(total_w, f"{prefix}.PAC.Values (sum)")
-        return Measurement(
-            pv_w=total_w,
-            grid_w=None,
-            load_w=None,
-            battery_w=None,
-            kind="inverter",
-            inverter_time=inverter_time,
-            source=source,
-            received_at=received_at,
-        )
-
+        return _inverter_push(body, prefix, inverter_time, source, received_at)
     if _is_meter_data(body):
         raise FroniusDataError(
             "This is smart-meter data (GetMeterRealtimeData), not a power flow: "
@@ -269,136 +348,15 @@ def parse_document(
     )
 
 
-class SolarApiPoller:
-    """Polls GetPowerFlowRealtimeData over HTTP: the fallback when no push arrives.
+# The Solar API poller lives in solar_api.py (it uses parse_document); these names are looked up
+# there on first use, so `from appliance.sources.fronius import SolarApiPoller` keeps working.
+_FROM_SOLAR_API = ("POWERFLOW_PATH", "SOLAR_API_DEFAULT_INTERVAL_S", "SOLAR_API_MIN_INTERVAL_S",
+                   "SolarApiPoller")
 
-    Never sends two requests less than 4 s apart (the Solar API's documented limit), whether
-    they come from the background thread or from direct calls to :meth:`poll_once`.
-    """
 
-    def __init__(
-        self,
-        base_url: str,
-        on_measurement: Callable[[Measurement], None],
-        on_rejected: Callable[[str, str], None] | None = None,
-        interval_s: float = 5.0,
-        clock: Callable[[], float] = time.monotonic,
-        timeout_s: float = 3.0,
-    ) -> None:
-        base = base_url.strip().rstrip("/")
-        if not base.startswith(("http://", "https://")):
-            raise ValueError(
-                f"solar_api_url {base_url!r} must start with http:// or https://, "
-                'e.g. "http://192.168.178.40".'
-            )
-        if not (interval_s > 0 and math.isfinite(interval_s)):
-            raise ValueError(f"The Solar API poll interval {interval_s!r} s must be a positive number.")
-        if interval_s < SOLAR_API_MIN_INTERVAL_S:
-            log.warning(
-                "Solar API poll interval %.1f s is below the documented limit of %.0f s "
-                "between requests: polling every %.0f s instead.",
-                interval_s,
-                SOLAR_API_MIN_INTERVAL_S,
-                SOLAR_API_MIN_INTERVAL_S,
-            )
-            interval_s = SOLAR_API_MIN_INTERVAL_S
-        self.base_url = base
-        self.url = base + POWERFLOW_PATH
-        self.interval_s = float(interval_s)
-        self.timeout_s = float(timeout_s)
-        self._on_measurement = on_measurement
-        self._on_rejected = on_rejected
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._last_request_at: float | None = None
-        self._session = requests.Session()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.requests_sent = 0
+def __getattr__(name: str):
+    if name in _FROM_SOLAR_API:
+        from . import solar_api
 
-    # -- one request
-
-    def _reject(self, reason: str) -> None:
-        log.warning("Solar API answer from %s ignored: %s", self.url, reason)
-        if self._on_rejected is None:
-            return
-        try:
-            self._on_rejected(self.url, reason)
-        except Exception:
-            log.exception("The handler for rejected Solar API answers failed.")
-
-    def poll_once(self) -> Measurement | None:
-        """One GET; returns the measurement, or None when the answer was refused (reported to
-        on_rejected) or when the previous request is less than 4 s ago (nothing is sent then)."""
-        with self._lock:
-            now = self._clock()
-            if (
-                self._last_request_at is not None
-                and now - self._last_request_at < SOLAR_API_MIN_INTERVAL_S
-            ):
-                log.debug("Solar API request skipped: the previous one was under 4 s ago.")
-                return None
-            self._last_request_at = now
-            self.requests_sent += 1
-            try:
-                response = self._session.get(self.url, timeout=self.timeout_s)
-            except requests.Timeout:
-                self._reject(
-                    f"no answer within {self.timeout_s:g} s: check that the inverter is on "
-                    "and reachable at this address."
-                )
-                return None
-            except requests.RequestException as exc:
-                self._reject(
-                    f"could not connect ({exc.__class__.__name__}): check solar_api_url and "
-                    "that the inverter is on the network."
-                )
-                return None
-            if response.status_code != 200:
-                self._reject(
-                    f"HTTP {response.status_code} {response.reason or ''}".rstrip()
-                    + ": check that the Solar API is enabled in the inverter's web interface."
-                )
-                return None
-            try:
-                measurement = parse_document(
-                    response.content, source=self.url, received_at=self._clock()
-                )
-            except FroniusDataError as exc:
-                self._reject(str(exc))
-                return None
-        try:
-            self._on_measurement(measurement)
-        except Exception:
-            log.exception("The handler for Solar API measurements failed.")
-        return measurement
-
-    # -- background polling
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            last = self._last_request_at
-            now = self._clock()
-            due = now if last is None else last + self.interval_s
-            if now >= due:
-                self.poll_once()
-                continue
-            # Short waits so an injected clock that jumps ahead is noticed soon.
-            self._stop.wait(min(due - now, 0.5))
-
-    def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._run, name="solar-api-poller", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout=self.timeout_s + 1.0)
-        self._thread = None
-        self._session.close()
+        return getattr(solar_api, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

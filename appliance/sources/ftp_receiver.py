@@ -10,163 +10,31 @@ them (always empty); it cannot download, delete, rename or reach anything outsid
 from __future__ import annotations
 
 import errno
-import hmac
-import ipaddress
-import itertools
 import logging
-import os
-import stat
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 
-from pyftpdlib.authorizers import AuthenticationFailed
-from pyftpdlib.exceptions import FilesystemError
-from pyftpdlib.filesystems import AbstractedFS
 from pyftpdlib.handlers import DTPHandler, FTPHandler
 from pyftpdlib.ioloop import IOLoop
 from pyftpdlib.log import logger as pyftpdlib_log
-from pyftpdlib.servers import FTPServer
+from pyftpdlib.servers import FTPServer  # noqa: F401  (the type of _server)
 
 from appliance.sources.fronius import FroniusDataError, Measurement, parse_document
+from appliance.sources.ftp_guard import (
+    AcceptBackoff, Admission, GuardedFTPServer, Waker, in_networks, parse_networks, parse_port_range, plain_ip,
+)
+from appliance.sources.ftp_memfs import AUTH_FAILED_DELAY_S, MemoryFS, OneUserAuthorizer, UploadBuffer, UploadTooLarge
 
 log = logging.getLogger("appliance.ftp")
 
-#: Permissions of the push user (pyftpdlib letters): e = change directory, l = list,
-#: m = make directory, w = store. No r (download), a (append), d (delete), f (rename).
-UPLOAD_PERMS = "elmw"
-
-#: Delay before answering a wrong password (slows down guessing; the inverter never needs it).
-AUTH_FAILED_DELAY_S = 1.0
-
-_DIR_STAT = os.stat_result((stat.S_IFDIR | 0o755, 0, 0, 2, 0, 0, 0, 0, 0, 0))
-
-
-class UploadTooLarge(OSError):
-    """An upload went over max_upload_bytes."""
-
-
-class _UploadBuffer:
-    """The file object an upload is written into: memory only, with a size limit."""
-
-    def __init__(self, name: str, max_bytes: int) -> None:
-        self.name = name
-        self.max_bytes = max_bytes
-        self.closed = False
-        self.too_large = False
-        self._chunks: list[bytes] = []
-        self.size = 0
-
-    def write(self, data: bytes) -> int:
-        if self.size + len(data) > self.max_bytes:
-            self.too_large = True
-            self._chunks.clear()
-            raise UploadTooLarge(errno.EFBIG, f"upload larger than {self.max_bytes} bytes")
-        self._chunks.append(bytes(data))
-        self.size += len(data)
-        return len(data)
-
-    def getvalue(self) -> bytes:
-        return b"".join(self._chunks)
-
-    def close(self) -> None:
-        self.closed = True
-
-
-class _MemoryFS(AbstractedFS):
-    """A virtual tree rooted at "/": every directory exists and is empty; files only go in."""
-
-    def validpath(self, path):
-        # ftpnorm() already collapses "..", so every normalised path is inside the root.
-        return path.startswith("/")
-
-    def realpath(self, path):
-        return path
-
-    def open(self, filename, mode):
-        if "w" not in mode:
-            raise FilesystemError("Only uploads are possible here.")
-        return self.cmd_channel.new_upload(filename)
-
-    def mkstemp(self, suffix="", prefix="", dir=None, mode="wb"):
-        name = f"{dir or '/'}/{prefix}upload-{next(_unique)}{suffix}".replace("//", "/")
-        return self.cmd_channel.new_upload(name)
-
-    def chdir(self, path):
-        self.cwd = path
-
-    def mkdir(self, path):
-        pass  # every directory already exists
-
-    def listdir(self, path):
-        return []
-
-    def listdirinfo(self, path):
-        return []
-
-    def _refuse(self, *args, **kwargs):
-        raise FilesystemError("Not possible on this server: it only accepts uploads.")
-
-    rmdir = remove = rename = chmod = utime = readlink = getsize = getmtime = _refuse
-
-    def stat(self, path):
-        return _DIR_STAT
-
-    lstat = stat
-
-    def isfile(self, path):
-        return False
-
-    def islink(self, path):
-        return False
-
-    def isdir(self, path):
-        return True
-
-    def lexists(self, path):
-        return True
-
-
-_unique = itertools.count(1)
-
-
-class _Authorizer:
-    """One user, compared in constant time; no anonymous access."""
-
-    def __init__(self, user: str, password: str) -> None:
-        self._user = user.encode()
-        self._password = password.encode()
-
-    def validate_authentication(self, username, password, handler):
-        user_ok = hmac.compare_digest(username.encode(), self._user)
-        password_ok = hmac.compare_digest(password.encode(), self._password)
-        if not (user_ok and password_ok):
-            raise AuthenticationFailed("Authentication failed.")
-
-    def get_home_dir(self, username):
-        return "/"
-
-    def has_user(self, username):
-        return username.encode() == self._user
-
-    def has_perm(self, username, perm, path=None):
-        return perm in UPLOAD_PERMS
-
-    def get_perms(self, username):
-        return UPLOAD_PERMS
-
-    def get_msg_login(self, username):
-        return "Logged in; uploads only."
-
-    def get_msg_quit(self, username):
-        return "Goodbye."
-
-    def impersonate_user(self, username, password):
-        pass
-
-    def terminate_impersonation(self, username):
-        pass
+#: A connection that has not logged in after this long is closed (idle strangers hold no slot).
+LOGIN_TIMEOUT_S = 15.0
+#: An upload still running after this long is cut (a push is a few kB; a trickle holds a slot).
+UPLOAD_TIME_LIMIT_S = 30.0
+#: Connection slots kept free for the inverter's address (allowed_ips or the last good push).
+RESERVED_SLOTS = 2
 
 
 class _UploadDTP(DTPHandler):
@@ -174,9 +42,7 @@ class _UploadDTP(DTPHandler):
 
     def handle_error(self):
         exc = sys.exc_info()[1]
-        if isinstance(getattr(exc, "__cause__", None), UploadTooLarge) or isinstance(
-            exc, UploadTooLarge
-        ):
+        if isinstance(getattr(exc, "__cause__", None), UploadTooLarge) or isinstance(exc, UploadTooLarge):
             # Answer with the FTP code for "exceeded storage allocation" instead of
             # pyftpdlib's generic message, then drop the data connection.
             self._resp = ("552 Upload too large; transfer aborted.", pyftpdlib_log.warning)
@@ -188,30 +54,72 @@ class _UploadDTP(DTPHandler):
 class _UploadHandler(FTPHandler):
     receiver: FtpReceiver  # set on the per-server subclass
     dtp_handler = _UploadDTP
-    abstracted_fs = _MemoryFS
+    abstracted_fs = MemoryFS
     timeout = 120
     auth_failed_timeout = AUTH_FAILED_DELAY_S
     banner = "Wallbox appliance: ready for Fronius push uploads."
     use_sendfile = False
 
     def __init__(self, conn, server, ioloop=None):
-        self._uploads: dict[str, _UploadBuffer] = {}  # path -> buffer, until the upload ends
+        self._uploads: dict[str, UploadBuffer] = {}  # path -> buffer, until the upload ends
+        self._slot_ip: str | None = None
+        self._login_timer = None
         super().__init__(conn, server, ioloop=ioloop)
 
     def handle(self):
-        if not self.receiver._ip_allowed(self.remote_ip):
-            self.receiver._refuse_connection(self.remote_ip)
+        receiver = self.receiver
+        if not receiver._ip_allowed(self.remote_ip):
+            receiver._refuse_connection(self.remote_ip)
             self.respond("421 This address may not upload here.")
             self.close_when_done()
             return
+        refusal = receiver.admission.admit(self.remote_ip)
+        if refusal is not None:
+            receiver.refused_connection_count += 1
+            self.respond(refusal)
+            self.close_when_done()
+            return
+        self._slot_ip = self.remote_ip
+        self._login_timer = self.ioloop.call_later(
+            receiver.login_timeout_s, self._login_timed_out, _errback=self.handle_error)
         super().handle()
 
-    def new_upload(self, path: str) -> _UploadBuffer:
-        buffer = _UploadBuffer(path, self.receiver.max_upload_bytes)
+    def _login_timed_out(self):
+        if not self.authenticated and not self._closed:
+            self.respond("421 No login within %d seconds; closing." % self.receiver.login_timeout_s)
+            self.close_when_done()
+
+    def on_login(self, username):
+        if self._login_timer is not None and not self._login_timer.cancelled:
+            self._login_timer.cancel()
+
+    def close(self):
+        if self._slot_ip is not None:
+            self.receiver.admission.release(self._slot_ip)
+            self._slot_ip = None
+        if self._login_timer is not None and not self._login_timer.cancelled:
+            self._login_timer.cancel()
+        super().close()
+
+    def new_upload(self, path: str) -> UploadBuffer:
+        buffer = UploadBuffer(path, self.receiver.max_upload_bytes)
         self._uploads[path] = buffer
+        self.ioloop.call_later(self.receiver.upload_time_limit_s, self._upload_overdue, path,
+                               _errback=self.handle_error)
         return buffer
 
-    def _take_upload(self, path: str) -> _UploadBuffer | None:
+    def _upload_overdue(self, path: str) -> None:
+        buffer = self._uploads.get(path)
+        if buffer is None or self._closed:
+            return
+        buffer.overdue = True
+        if self.data_channel is not None:
+            self.data_channel._resp = ("426 Upload took too long; transfer aborted.", pyftpdlib_log.warning)
+            self.data_channel.close()  # reports the upload as incomplete
+        else:
+            self._take_upload(path)
+
+    def _take_upload(self, path: str) -> UploadBuffer | None:
         return self._uploads.pop(path, None)
 
     def on_file_received(self, file):
@@ -225,16 +133,16 @@ class _UploadHandler(FTPHandler):
             self.receiver._upload_aborted(self.remote_ip, buffer)
 
     def on_login_failed(self, username, password):
+        if self.receiver.admission.login_failed(self.remote_ip):
+            self.respond("421 Too many failed logins from this address; try again later.")
+            self.close_when_done()
+            return
         log.warning(
             "FTP login as %r from %s failed: check the push service's user name and password "
             "against ftp_user and ftp_password in [fronius].",
-            username,
-            self.remote_ip,
+            username[:64],
+            plain_ip(self.remote_ip),
         )
-
-
-def _plain_ip(address: str) -> str:
-    return address[7:] if address.startswith("::ffff:") and "." in address else address
 
 
 class FtpReceiver:
@@ -243,7 +151,7 @@ class FtpReceiver:
     on_measurement(measurement) and on_rejected(source, reason) run on the receiver's own
     thread as soon as an upload ends; keep them short (store the value, set an event).
     Exceptions they raise are logged and do not stop the server. ``max_connections`` counts
-    open control and data connections together.
+    control connections; ``RESERVED_SLOTS`` of them stay free for the inverter's address.
     """
 
     def __init__(
@@ -259,6 +167,10 @@ class FtpReceiver:
         max_upload_bytes: int = 256 * 1024,
         max_connections: int = 16,
         max_connections_per_ip: int = 4,
+        passive_ports: str | Sequence[int] | None = None,
+        login_timeout_s: float = LOGIN_TIMEOUT_S,
+        upload_time_limit_s: float = UPLOAD_TIME_LIMIT_S,
+        auth_failed_delay_s: float = AUTH_FAILED_DELAY_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not user or user.lower() in ("anonymous", "ftp"):
@@ -270,20 +182,20 @@ class FtpReceiver:
             raise ValueError("ftp_password is empty: set the password the push service uses.")
         if max_upload_bytes < 1 or max_connections < 1 or max_connections_per_ip < 1:
             raise ValueError("max_upload_bytes, max_connections and max_connections_per_ip must be at least 1.")
-        self._networks = []
-        for entry in allowed_ips:
-            try:
-                self._networks.append(ipaddress.ip_network(str(entry).strip(), strict=False))
-            except ValueError:
-                raise ValueError(
-                    f"allowed_ips entry {entry!r} is not an IP address or network "
-                    '(e.g. "192.168.178.40" or "192.168.178.0/24").'
-                ) from None
+        self._networks = parse_networks(allowed_ips)
+        self.passive_ports = parse_port_range(passive_ports)
         self.host = host
         self.port = port
         self.max_upload_bytes = int(max_upload_bytes)
         self.max_connections = int(max_connections)
         self.max_connections_per_ip = int(max_connections_per_ip)
+        self.login_timeout_s = login_timeout_s
+        self.upload_time_limit_s = upload_time_limit_s
+        self.auth_failed_delay_s = auth_failed_delay_s
+        self.admission = Admission(
+            max_connections=self.max_connections, max_per_ip=self.max_connections_per_ip,
+            reserved_slots=RESERVED_SLOTS, networks=self._networks, clock=clock)
+        self.accept_backoff = AcceptBackoff(clock)
         self._user = user
         self._password = password
         self._on_measurement = on_measurement
@@ -295,64 +207,77 @@ class FtpReceiver:
         self._server: FTPServer | None = None
         self._ioloop: IOLoop | None = None
         self._thread: threading.Thread | None = None
+        self._waker: Waker | None = None
         self._stop = threading.Event()
 
     # --- called from the server thread
 
     def _ip_allowed(self, address: str) -> bool:
-        if not self._networks:
-            return True
-        try:
-            ip = ipaddress.ip_address(_plain_ip(address))
-        except ValueError:
-            return False
-        return any(ip in network for network in self._networks)
+        return not self._networks or in_networks(address, self._networks)
 
     def _refuse_connection(self, address: str) -> None:
         self.refused_connection_count += 1
         log.warning(
             "Refused an FTP connection from %s: it is not in allowed_ips (%s). If this is the "
             "inverter, add its address to allowed_ips in [fronius].",
-            _plain_ip(address),
+            plain_ip(address),
             ", ".join(str(n) for n in self._networks),
         )
 
+    def _pause_accepting(self, error: OSError) -> None:
+        server, ioloop = self._server, self._ioloop
+        if server is None or ioloop is None:
+            return
+        pause_s = self.accept_backoff.failed("The FTP receiver", error)
+        fd = server._fileno
+        ioloop.unregister(fd)
+
+        def resume():
+            if self._server is server and fd not in ioloop.socket_map:
+                ioloop.register(fd, server, ioloop.READ)
+
+        ioloop.call_later(pause_s, resume, _errback=lambda: None)
+
     def _reject(self, source: str, address: str, reason: str) -> None:
         self.rejected_count += 1
-        log.warning("Upload %s from %s ignored: %s", source, _plain_ip(address), reason)
+        log.warning("Upload %s from %s ignored: %s", source, plain_ip(address), reason)
         if self._on_rejected is not None:
             try:
                 self._on_rejected(source, reason)
             except Exception:
                 log.exception("The handler for rejected uploads failed.")
 
-    def _upload_finished(self, address: str, buffer: _UploadBuffer) -> None:
-        source = buffer.name.lstrip("/")
+    def _upload_finished(self, address: str, buffer: UploadBuffer) -> None:
+        source = buffer.name.lstrip("/")[:200]
         try:
-            measurement = parse_document(
-                buffer.getvalue(), source=source, received_at=self._clock()
-            )
+            measurement = parse_document(buffer.getvalue(), source=source, received_at=self._clock())
         except FroniusDataError as exc:
             self._reject(source, address, str(exc))
             return
+        except (ValueError, TypeError, RecursionError, MemoryError, OverflowError) as exc:
+            # The parser names every problem it knows; anything else is still a bad push, never a crash.
+            self._reject(source, address, f"the upload could not be read ({type(exc).__name__}: {str(exc)[:120]}).")
+            return
         self.accepted_count += 1
+        self.admission.upload_accepted(address)
         log.debug("Upload %s from %s: PV %.0f W", source, address, measurement.pv_w)
         try:
             self._on_measurement(measurement)
         except Exception:
             log.exception("The handler for inverter measurements failed on %s.", source)
 
-    def _upload_aborted(self, address: str, buffer: _UploadBuffer) -> None:
-        source = buffer.name.lstrip("/")
+    def _upload_aborted(self, address: str, buffer: UploadBuffer) -> None:
+        source = buffer.name.lstrip("/")[:200]
         if buffer.too_large:
             reason = (
                 f"the upload is larger than {self.max_upload_bytes} bytes and was aborted; a "
                 "power-flow push is a few kB: check the push service's data format."
             )
+        elif getattr(buffer, "overdue", False):
+            reason = (f"the upload was still running after {self.upload_time_limit_s:g} s and was cut "
+                      f"({buffer.size} bytes received); a push takes well under a second.")
         else:
-            reason = (
-                f"the upload was aborted after {buffer.size} bytes (connection lost or ABOR)."
-            )
+            reason = f"the upload was aborted after {buffer.size} bytes (connection lost or ABOR)."
         self._reject(source, address, reason)
 
     # --- lifecycle
@@ -371,26 +296,35 @@ class FtpReceiver:
         handler = type(
             "FroniusUploadHandler",
             (_UploadHandler,),
-            {"receiver": self, "authorizer": _Authorizer(self._user, self._password)},
+            {"receiver": self, "authorizer": OneUserAuthorizer(self._user, self._password),
+             "passive_ports": self.passive_ports, "auth_failed_timeout": self.auth_failed_delay_s},
         )
         ioloop = IOLoop()
         try:
-            server = FTPServer((self.host, self.port), handler, ioloop=ioloop)
+            server = GuardedFTPServer((self.host, self.port), handler, ioloop=ioloop)
         except OSError as exc:
             ioloop.close()
-            hint = (
-                " Ports below 1024 need root or CAP_NET_BIND_SERVICE."
-                if exc.errno == errno.EACCES
-                else " Is another FTP server running on it?"
-                if exc.errno == errno.EADDRINUSE
-                else ""
-            )
-            raise OSError(
-                exc.errno, f"Cannot listen for FTP uploads on {self.host}:{self.port}: {exc.strerror}.{hint}"
-            ) from exc
-        # pyftpdlib counts its own listening socket as a connection.
-        server.max_cons = self.max_connections + 1
-        server.max_cons_per_ip = self.max_connections_per_ip
+            # pyftpdlib wraps the socket's error in a bare OSError(err): take the real one out.
+            cause = exc.args[0] if exc.errno is None and exc.args and isinstance(exc.args[0], OSError) else exc
+            port = self.port
+            hint = {
+                errno.EADDRINUSE: f"port {port} is in use by another program (another FTP server?). Stop "
+                f"it (`sudo ss -ltnp 'sport = :{port}'` shows which), or set fronius.ftp_port to a free "
+                f"port and enter the same port in the inverter's Push Service.",
+                errno.EACCES: f"port {port} is below 1024, which needs root or CAP_NET_BIND_SERVICE (the "
+                f"systemd unit grants it): run the service from its unit, or set fronius.ftp_port to "
+                f"1024 or above and enter it in the inverter's Push Service.",
+                errno.EADDRNOTAVAIL: f"{self.host} is not an address of this appliance: set "
+                f'fronius.ftp_host = "0.0.0.0" (every interface).',
+            }.get(cause.errno, f"{cause.strerror or cause}.")
+            raise OSError(cause.errno, f"Cannot listen for FTP uploads on {self.host}:{port}: {hint}") from exc
+        # The admission rules count control connections per address and keep slots for the
+        # inverter; pyftpdlib's own caps (one pool for everyone) would let strangers fill it.
+        server.max_cons = 0
+        server.max_cons_per_ip = 0
+        server.receiver = self
+        self._waker = Waker()
+        ioloop.register(self._waker.reader.fileno(), self._waker, ioloop.READ)
         self._server, self._ioloop = server, ioloop
         self._stop.clear()
         self._thread = threading.Thread(target=self._serve, name="ftp-receiver", daemon=True)
@@ -403,18 +337,22 @@ class FtpReceiver:
         try:
             while not self._stop.is_set():
                 # Poll directly (not IOLoop.loop()) so pyftpdlib does not set up logging itself.
+                # Sleep until a socket is ready or the next timer is due: no wakeups while idle.
                 try:
-                    ioloop.poll(0.05)
-                    ioloop.sched.poll()
+                    ioloop.poll(ioloop.sched.poll())
                 except Exception:
                     # One broken connection must not end the service's data input.
                     log.exception("The FTP receiver hit an unexpected error; it keeps serving.")
                     self._stop.wait(0.05)
         finally:
             ioloop.close()
+            if self._waker is not None:
+                self._waker.close()
 
     def stop(self) -> None:
         self._stop.set()
+        if self._waker is not None:
+            self._waker.wake()
         if self._thread is not None:
             self._thread.join(timeout=5.0)
         self._thread = None

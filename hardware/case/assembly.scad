@@ -20,6 +20,7 @@ translate([0, 0, explode * 0.5]) {
   if (show_components) translate([0, 0, explode * 0.5]) {
     color("green") pi_zero(0);
     color("purple") converter(0);
+    color("darkorange") log_module(0);
     color("dimgray") cables(0);
   }
   color("orange") for (cx = cable_x) clamp(cx);

@@ -4,7 +4,7 @@
 // front face, the converter on the floor, the button's nut on the face).
 include <params.scad>
 
-component = "all";   // pi | lcd | lcd_view | converter | button | cables | rail | all
+component = "all";   // pi | lcd | lcd_view | converter | log_module | button | cables | rail | all
 grow = 0;
 
 // Box with faces grown by g; k = [xlo, xhi, ylo, yhi, zlo, zhi], 0 keeps that face in place.
@@ -77,6 +77,19 @@ module converter(g) {
   }
 }
 
+module log_module(g) {
+  x0 = log_module_origin[0];
+  y0 = log_module_origin[1];
+  union() {
+    gbox([x0, y0, floor_top], [x0 + log_module_size[0], y0 + log_module_size[1], floor_top + log_module_size[2]],
+         g, [1, 1, 1, 1, 0, 1]);
+    // room for the A/B/GND wires at the terminal end (bottom) and the four Dupont wires at the top
+    gbox([x0, y0 - 6, floor_top + 2], [x0 + log_module_size[0], y0 + 0.01, floor_top + 12], g, [1, 1, 1, 0, 1, 1]);
+    gbox([x0 + 2, y0 + log_module_size[1] - 0.01, floor_top + 2],
+         [x0 + 12, y0 + log_module_size[1] + 4, floor_top + 10], g, [1, 1, 0, 1, 1, 1]);
+  }
+}
+
 module button(g, thread = true) {
   union() {
     if (thread) {
@@ -113,6 +126,7 @@ if (component == "pi") pi_zero(grow);
 else if (component == "lcd") lcd(grow);
 else if (component == "lcd_view") lcd_view_body();
 else if (component == "converter") converter(grow);
+else if (component == "log_module") log_module(grow);
 else if (component == "button") button(grow, thread = grow == 0);
 else if (component == "cables") cables(grow, entry_only = grow > 0);
 else if (component == "rail") rail();
@@ -121,6 +135,7 @@ else if (component == "all") {
   color("royalblue") lcd(0);
   color("white") lcd_view_body();
   color("purple") converter(0);
+  color("orange") log_module(0);
   color("red") button(0);
   color("dimgray") cables(0);
   color("silver") rail();

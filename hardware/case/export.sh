@@ -12,8 +12,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 parts=(base front lid lcd_holder pi_mount strain_relief)
-components=(pi lcd lcd_view converter button cables rail)
-keepouts=(pi lcd converter button cables)
+components=(pi lcd lcd_view converter log_module button cables rail)
+keepouts=(pi lcd converter log_module button cables)
 
 die() { echo "export.sh: $*" >&2; exit 1; }
 

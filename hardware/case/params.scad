@@ -5,7 +5,7 @@
 // Units: mm.
 
 // ---- change these -------------------------------------------------------------------------
-module_count = 6;          // DIN modules of 18 mm pitch; the body is built 0.5 mm narrower per module
+module_count = 7;          // DIN modules of 18 mm pitch; the body is built 0.5 mm narrower per module
 module_width_mm = 17.5;    // width built per module (DIN 43880: 18 mm pitch, 17.5 mm body)
 wall_mm = 2.0;             // side walls, front face, lid
 floor_mm = 2.0;            // back plate in front of the rail
@@ -91,6 +91,13 @@ button_body_len = 22;                 // behind the face, solder tabs included b
 conv_size = [60, 12, 20];
 conv_origin = [-40, -17];             // left end (terminals), lower edge (Y)
 conv_socket = [18, 9, 12];            // OTG cable's USB-A socket on the converter's plug
+
+// Second RS-485 module (3.3 V TTL <-> RS-485, auto direction, e.g. a MAX3485 board) for the
+// wallbox's CN28 LOG console (basic boxes), flat on the floor in the 7th module on the right, its
+// long side along Y, terminals at the bottom towards the cable entries. It sits on the Pi's UART
+// (GPIO14/15); its pair runs in the same cable as the meter bus.
+log_module_size = [14, 44, 16];       // board with pins and terminal block (X, Y, Z)
+log_module_origin = [44.5, -22];      // left edge (X), lower end with the terminals (Y)
 
 // Cable entries in the bottom wall: RS-485 left, 5 V right.
 cable_x = [-30, 30];

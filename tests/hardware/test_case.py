@@ -2,7 +2,7 @@
 
 One export per test session (about 15 s on 2 cores), then: every part is a closed solid that prints
 without supports, the assembled case fits the DIN 43880 envelope, the clip holds on a TS35 rail,
-and the bought parts (Pi, LCD, converter, button, cables) keep their clearance to every wall.
+and the bought parts (Pi, LCD, converter, LOG module, button, cables) keep their clearance to every wall.
 """
 
 import re
@@ -18,8 +18,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[2]
 CASE = ROOT / "hardware" / "case"
 PARTS = ["base", "front", "lid", "lcd_holder", "pi_mount", "strain_relief"]
-KEEPOUTS = ["pi", "lcd", "converter", "button", "cables"]
-BODIES = ["pi", "lcd", "converter", "button"]
+KEEPOUTS = ["pi", "lcd", "converter", "log_module", "button", "cables"]
+BODIES = ["pi", "lcd", "converter", "log_module", "button"]
 EMPTY_MM3 = 1e-3  # touching faces give zero volume; anything above this is a real overlap
 
 
@@ -260,11 +260,12 @@ def test_visible_area_of_the_display_lies_inside_the_front_window(assembled, com
     [
         ("lcd_view", [2.0, 0, 0], "front"),      # display off-centre behind the window
         ("lcd_view", [0, -1.5, 0], "front"),
-        ("pi_keepout", [-3.0, 0, 0], "base"),     # Pi against the left wall
+        ("pi_keepout", [-17.0, 0, 0], "base"),    # Pi against the left wall (7 modules: 16 mm of air)
         ("pi_keepout", [0, 0, 3.0], "lid"),       # header wires pressed by the lid
         ("converter_keepout", [0, -3.0, 0], "base"),  # converter on the cradle ribs
+        ("log_module_keepout", [1.0, 0, 0], "base"),  # LOG module against the right wall
         ("lcd_keepout", [0, 3.0, 0], "front"),
-        ("button_keepout", [12.0, 0, 0], "front"),
+        ("button_keepout", [20.0, 0, 0], "front"),  # against the right end of the front
         ("cables_keepout", [0, 0, 1.0], "base"),  # cable rubbing the entry's edge
     ],
 )

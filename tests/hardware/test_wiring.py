@@ -23,3 +23,10 @@ def test_diagram_names_every_wire():
                   "pin 13 (BCM27)", "pin 12 (BCM18)", "pin 40 (BCM21)", "pin 39 GND", "pin 2 5 V",
                   "A: cable 6 white-blue", "B: cable 5 blue", "HDR-15-5", "1 A"]:
         assert label in texts, f"wiring.svg lacks {label!r}"
+
+
+def test_diagram_covers_the_basic_box_log_pair_and_dip_switches():
+    texts = _texts()
+    for label in ['CN28 "LOG"', "pin 8 TXD (BCM14)", "pin 10 RXD (BCM15)", "pin 17 3.3 V", "pin 14 GND",
+                  "off-off-on: 16 A", "on-on-on: 80 A", "powered off", "by an electrician"]:
+        assert label in texts, f"wiring.svg lacks {label!r}"

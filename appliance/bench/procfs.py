@@ -1,0 +1,49 @@
+"""What /proc says about one process: CPU time, resident memory, wakeups per thread, disk writes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of the whole process (all threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def _status_value(path: Path, key: str) -> int:
+    for line in path.read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def rss_mb(pid: int) -> float:
+    return _status_value(Path(f"/proc/{pid}/status"), "VmRSS") / 1024
+
+
+def wakeups(pid: int) -> dict[str, int]:
+    """Context switches so far per thread (name/tid): each one is a wakeup of that thread."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            status = task / "status"
+            name = (task / "comm").read_text().strip()
+            out[f"{name}/{task.name}"] = (_status_value(status, "voluntary_ctxt_switches")
+                                          + _status_value(status, "nonvoluntary_ctxt_switches"))
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # the thread ended meanwhile
+    return out
+
+
+def written_bytes(pid: int) -> int:
+    """Bytes the process caused to be written to storage (page-cache dirtying counts)."""
+    return _status_value(Path(f"/proc/{pid}/io"), "write_bytes")
+
+
+def wakeups_per_s(before: dict[str, int], after: dict[str, int], seconds: float) -> tuple[float, dict[str, float]]:
+    per_thread = {k: (after[k] - before.get(k, 0)) / seconds for k in after}
+    return sum(per_thread.values()), per_thread

@@ -1,0 +1,209 @@
+"""The bench's rig: the simulated devices in this process, the real service in a child process."""
+
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from ..sim.inverter import SimulatedInverter
+from ..sim.wallbox import SimulatedWallbox
+from .modbus_line import char_s
+
+SETPOINT_REGISTER = 5004
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def settings_text(*, wallbox: str, ftp_port: int, state_dir: Path, png_path: Path, ramp_s: float) -> str:
+    return f"""
+[grid]
+allowance_w = 11000
+phases = 3
+voltage_v = 230
+
+[wallbox]
+{wallbox}
+
+[fronius]
+ftp_host = "127.0.0.1"
+ftp_port = {ftp_port}
+ftp_user = "fronius"
+ftp_password = "bench-push"
+
+[control]
+mode = "fast"
+ramp_up_interval_s = {ramp_s}
+
+[display]
+backend = "png"
+png_path = "{png_path}"
+
+[button]
+pin = 0
+
+[state]
+dir = "{state_dir}"
+control_socket = "{state_dir}/control.sock"
+"""
+
+
+class ServiceProcess:
+    """`wallbox run --config FILE` as a child process, started and stopped by the bench."""
+
+    def __init__(self, settings: str, workdir: Path) -> None:
+        self.config = workdir / "wallbox.toml"
+        self.config.write_text(settings)
+        self.log_path = workdir / "service.log"
+        self.started_at = 0.0
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env.pop("NOTIFY_SOCKET", None)
+        self.started_at = time.monotonic()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "appliance.cli", "run", "--config", str(self.config)],
+            stdout=self.log_path.open("w"), stderr=subprocess.STDOUT, env=env)
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class SerialDelay:
+    """Two socat pty pairs joined by this proxy, which delays each answer like a real RS-485 line.
+
+    The service opens `service_port`, the simulated box serves `box_port`. Requests pass at once;
+    an answer is held for the box's reply time plus the time its bytes take at 9600 baud 8E1.
+    """
+
+    def __init__(self, workdir: Path, reply_s: float, baudrate: int = 9600) -> None:
+        if shutil.which("socat") is None:
+            raise RuntimeError("socat is needed for the RTU figures: apt-get install socat")
+        self.reply_s = reply_s
+        self.char_s = char_s(baudrate)
+        self.service_port, self._service_side = str(workdir / "tty-service"), str(workdir / "tty-a")
+        self.box_port, self._box_side = str(workdir / "tty-box"), str(workdir / "tty-b")
+        self._socats = [self._pair(self.service_port, self._service_side),
+                        self._pair(self.box_port, self._box_side)]
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @staticmethod
+    def _pair(a: str, b: str) -> subprocess.Popen:
+        proc = subprocess.Popen(["socat", f"pty,raw,echo=0,link={a}", f"pty,raw,echo=0,link={b}"],
+                                stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 5
+        while not (os.path.exists(a) and os.path.exists(b)):
+            if time.monotonic() > deadline:
+                raise RuntimeError("socat did not create the pseudo-terminals")
+            time.sleep(0.01)
+        return proc
+
+    def start(self) -> None:
+        self._a = os.open(self._service_side, os.O_RDWR | os.O_NOCTTY)
+        self._b = os.open(self._box_side, os.O_RDWR | os.O_NOCTTY)
+        self._thread = threading.Thread(target=self._run, name="bench-rs485", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        pending: list[tuple[float, bytes]] = []
+        while not self._stop.is_set():
+            timeout = max(0.0, pending[0][0] - time.monotonic()) if pending else 0.2
+            ready, _, _ = select.select([self._a, self._b], [], [], timeout)
+            if self._a in ready:
+                os.write(self._b, os.read(self._a, 512))
+            if self._b in ready:
+                data = os.read(self._b, 512)
+                pending.append((time.monotonic() + self.reply_s + len(data) * self.char_s, data))
+            while pending and pending[0][0] <= time.monotonic():
+                os.write(self._a, pending.pop(0)[1])
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+        for fd in (getattr(self, "_a", None), getattr(self, "_b", None)):
+            if fd is not None:
+                os.close(fd)
+        for proc in self._socats:
+            proc.terminate()
+            proc.wait(timeout=5)
+
+
+class Rig:
+    """A simulated wallbox (TCP or RTU), a simulated inverter and the service between them."""
+
+    def __init__(self, *, transport: str = "tcp", reply_s: float = 0.0, ramp_s: float = 30.0,
+                 push_interval_s: float = 3.0) -> None:
+        self.workdir = Path(tempfile.mkdtemp(prefix="wallbox-bench-"))
+        shm = Path("/dev/shm") if Path("/dev/shm").is_dir() else self.workdir
+        self.png_dir = Path(tempfile.mkdtemp(prefix="wallbox-bench-", dir=shm))
+        self.wallbox = SimulatedWallbox()
+        self.wallbox.plug_in()
+        self.line: SerialDelay | None = None
+        if transport == "tcp":
+            port = self.wallbox.serve_tcp("127.0.0.1", 0)
+            wallbox = f'transport = "tcp"\nhost = "127.0.0.1"\nport = {port}'
+        else:
+            self.line = SerialDelay(self.workdir, reply_s)
+            self.wallbox.serve_rtu(self.line.box_port, parity="N")
+            self.line.start()
+            wallbox = (f'transport = "rtu"\nserial_port = "{self.line.service_port}"\nparity = "N"\n'
+                       "baudrate = 9600")
+        self.ftp_port = free_port()
+        self.pv_w = 5000.0
+        self.service = ServiceProcess(settings_text(
+            wallbox=wallbox, ftp_port=self.ftp_port, state_dir=self.workdir / "state",
+            png_path=self.png_dir / "screen.png", ramp_s=ramp_s), self.workdir)
+        self.inverter = SimulatedInverter(
+            host="127.0.0.1", port=self.ftp_port, user="fronius", password="bench-push",
+            interval_s=push_interval_s, pv_w=lambda: self.pv_w, house_w=lambda: 400.0,
+            car_w=lambda: float(self.wallbox.power_w))
+
+    def setpoint_writes(self, since_s: float = 0.0) -> list[tuple[float, int]]:
+        return [(r.at_s, r.values[0]) for r in list(self.wallbox.requests)
+                if r.function_code == 6 and r.address == SETPOINT_REGISTER and r.at_s >= since_s]
+
+    def wait_for_first_setpoint(self, timeout_s: float = 30.0) -> float:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            writes = self.setpoint_writes(self.service.started_at)
+            if writes:
+                return writes[0][0] - self.service.started_at
+            if self.service.proc is not None and self.service.proc.poll() is not None:
+                raise RuntimeError(f"the service stopped; see {self.service.log_path}")
+            time.sleep(0.005)
+        raise RuntimeError(f"no setpoint reached the simulated wallbox in {timeout_s:g} s; "
+                           f"see {self.service.log_path}")
+
+    def close(self) -> None:
+        self.inverter.stop()
+        self.service.stop()
+        self.wallbox.stop()
+        if self.line is not None:
+            self.line.stop()
+        shutil.rmtree(self.png_dir, ignore_errors=True)
+        shutil.rmtree(self.workdir, ignore_errors=True)
