@@ -208,6 +208,9 @@ main() {
 	prepare_debian_root "${root}"
 	apply_stage "${root}" "${wheel}" "${wheels}"
 	install_selftest "${root}"
+	# No real-time clock on the Pi: systemd starts the clock at this file's time (the build's),
+	# not at its own release date, until time sync; logs and file times stay plausible.
+	touch "${root}/usr/lib/clock-epoch"
 	local name="wallbox-${version}-${stamp}.img"
 	log "Card image ${work_dir}/${name}"
 	make_image "${root}" "${work_dir}/${name}"
