@@ -25,8 +25,7 @@ cat > "${root}/etc/default/raspi-firmware" <<'RASPI'
 ROOTPART=LABEL=rootfs
 CONSOLES="tty0 ttyS1,115200"
 RASPI
-# A stable mini UART clock for that console (the firmware otherwise scales the core clock).
-printf 'enable_uart=1\n' > "${root}/etc/default/raspi-firmware-custom"
+# (raspi-firmware writes enable_uart=1 into config.txt itself: a stable mini UART clock.)
 
 # The initramfs needs only ext4: the SD card, the UARTs and the FAT driver are built into the
 # kernel. MODULES=most makes mkinitramfs run for minutes under emulation for no gain.

@@ -16,6 +16,8 @@ repo_dir=$(dirname "${image_dir}")
 work_dir=${WALLBOX_IMAGE_WORK:-${repo_dir}/build/image}
 deb_work="${work_dir}/debian"
 suite=bookworm
+mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+security_mirror=${DEBIAN_SECURITY_MIRROR:-http://security.debian.org/debian-security}
 image_size_mib=${IMAGE_SIZE_MIB:-2048}
 boot_start_mib=4
 boot_size_mib=256
@@ -50,7 +52,7 @@ package_list() {
 # are picked up by deleting ${deb_work}/base-*.tar (or WALLBOX_FRESH_BASE=1).
 base_tar() {
 	local key
-	key=$( { cat "${debian_dir}/packages" "${debian_dir}/base-customize.sh"; echo "${suite}";
+	key=$( { cat "${debian_dir}/packages" "${debian_dir}/base-customize.sh"; echo "${suite} ${mirror} ${security_mirror}";
 		mmdebstrap --version; } | sha256sum | cut -c1-16)
 	local tar="${deb_work}/base-${suite}-armel-${key}.tar"
 	if [ "${WALLBOX_FRESH_BASE:-0}" = 1 ]; then rm -f "${tar}"; fi
@@ -64,13 +66,17 @@ base_tar() {
 	# The divert keeps dpkg from building the initramfs once per kernel-related package;
 	# base-customize.sh builds it once at the end. ($1 is mmdebstrap's, expanded by its shell.)
 	# shellcheck disable=SC2016
-	mmdebstrap --arch=armel --variant=minbase --components=main,non-free-firmware \
+	mmdebstrap --arch=armel --variant=minbase \
 		--include="$(package_list)" \
 		--dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
 		--dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
 		--essential-hook='chroot "$1" dpkg-divert --quiet --local --rename --add /usr/sbin/update-initramfs && ln -sf /bin/true "$1/usr/sbin/update-initramfs"' \
 		--customize-hook="${debian_dir}/base-customize.sh \"\$1\"" \
-		--format=tar "${suite}" "${tar}.part" >&2
+		--format=tar "${suite}" "${tar}.part" \
+		"deb ${mirror} ${suite} main non-free-firmware" \
+		"deb ${mirror} ${suite}-updates main non-free-firmware" \
+		"deb ${mirror} ${suite}-backports main" \
+		"deb ${security_mirror} ${suite}-security main non-free-firmware" >&2
 	mv "${tar}.part" "${tar}"
 	echo "${tar}"
 }
