@@ -33,9 +33,10 @@ import threading
 import time
 from typing import Callable, Protocol
 
+from .policy.types import NEXT_MODE, Mode
+
 log = logging.getLogger(__name__)
 
-MODE_CYCLE = ("fast", "pv", "minpv")
 DEBOUNCE_S = 0.05
 LONG_PRESS_S = 2.0
 # Deadlines are computed by adding seconds to clock readings; a deadline reached exactly must
@@ -45,9 +46,7 @@ _EPSILON_S = 1e-6
 
 def next_mode(mode: str) -> str:
     """The mode a long press switches to: fast -> pv -> minpv -> fast; from off, fast."""
-    if mode not in MODE_CYCLE:
-        return MODE_CYCLE[0]
-    return MODE_CYCLE[(MODE_CYCLE.index(mode) + 1) % len(MODE_CYCLE)]
+    return str(NEXT_MODE.get(mode, Mode.FAST))
 
 
 class ButtonPin(Protocol):

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import StateSettings, default_config_path
-from .policy.control import MODES
+from .policy.types import MODES
 
 DEFAULT_CONFIG = default_config_path()
 SESSIONS_FILE = "sessions.csv"

@@ -21,7 +21,6 @@ from __future__ import annotations
 import grp
 import json
 import logging
-import math
 import os
 import selectors
 import socket
@@ -31,14 +30,13 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from .policy.control import MODES
+from .commands import validate_socket_request as validate
+from .policy.types import CHANGE_COMMANDS, SOCKET_COMMANDS
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("status", "mode", "pause", "resume")
-CHANGE_COMMANDS = ("mode", "pause", "resume")
+COMMANDS = SOCKET_COMMANDS
 MAX_LINE_BYTES = 64 * 1024
-MAX_PAUSE_MINUTES = 7 * 24 * 60
 CLIENT_TIMEOUT_S = 10.0
 NOT_RUNNING_HINT = "Is the service running? systemctl status wallbox"
 
@@ -90,31 +88,6 @@ def supplementary_groups(pid: int) -> tuple[int, ...]:
     except OSError:
         pass
     return ()
-
-
-def validate(request) -> tuple[dict | None, str]:
-    """A request reduced to what the handler needs, or None and a readable error."""
-    if not isinstance(request, dict):
-        return None, 'A request is one JSON object per line, e.g. {"command": "status"}.'
-    name = request.get("command")
-    if name not in COMMANDS:
-        return None, (f"Unknown command {name!r}: use one of {', '.join(COMMANDS)}.")
-    if name == "mode":
-        mode = request.get("mode")
-        if mode not in MODES:
-            return None, f"Unknown mode {mode!r}: use one of {', '.join(MODES)}."
-        return {"command": "mode", "mode": mode}, ""
-    if name == "pause":
-        minutes = request.get("minutes")
-        if minutes is not None:
-            if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) \
-                    or not math.isfinite(minutes) or not 0 <= minutes <= MAX_PAUSE_MINUTES:
-                return None, (f"Pause minutes {minutes!r} is not possible: give 1 to "
-                              f"{MAX_PAUSE_MINUTES} minutes, or none (or 0) to pause until resumed.")
-            if minutes == 0:
-                minutes = None  # as in the settings: 0 = until resumed
-        return {"command": "pause", "minutes": minutes}, ""
-    return {"command": name}, ""
 
 
 class ControlServer:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .policy.control import MODES
+from .policy.types import MODES
 
 log = logging.getLogger(__name__)
 

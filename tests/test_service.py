@@ -1,4 +1,5 @@
-"""The service end to end on loopback: real FTP pushes in, real Modbus writes out."""
+"""The appliance end to end on loopback: real FTP pushes in, the runtime and core in between, real
+Modbus writes out. Where time is the subject the runtime's clock is stepped, not waited for."""
 
 import ftplib
 import io
@@ -14,8 +15,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
+from appliance.chargers.vestel_ems import EmsCharger, StatusSchedule
 from appliance.config import Settings, with_overrides
-from appliance.service import Service
+from appliance.runtime import Runtime
 from appliance.sim.wallbox import SimulatedWallbox
 from waiting import wait_until as wait_for
 
@@ -31,61 +33,81 @@ def powerflow(pv_w, grid_w=-100.0):
     }).encode()
 
 
+class SteppedClock:
+    """The monotonic clock plus an offset a test can step forward (data goes stale at once)."""
+
+    def __init__(self):
+        self.offset_s = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.offset_s
+
+
+def rig_settings(tmp_path, port, **overrides):
+    return with_overrides(
+        Settings(),
+        wallbox={"transport": "tcp", "host": "127.0.0.1", "port": port},
+        fronius={"ftp_host": "127.0.0.1", "ftp_port": 0, "ftp_password": "pw", "stale_after_s": 60.0},
+        control={"ramp_up_interval_s": 0.0},
+        display={"backend": "none"},
+        button={"pin": 0}, web={"enabled": False},
+        state={"dir": str(tmp_path / "state"), "control_socket": str(tmp_path / "control.sock")},
+        **overrides,
+    )
+
+
 @pytest.fixture
 def rig(tmp_path):
     wallbox = SimulatedWallbox()
     port = wallbox.serve_tcp("127.0.0.1", 0)
     wallbox.plug_in()
-    settings = with_overrides(
-        Settings(),
-        wallbox={"transport": "tcp", "host": "127.0.0.1", "port": port},
-        fronius={"ftp_host": "127.0.0.1", "ftp_port": 0, "ftp_password": "pw", "stale_after_s": 2.0},
-        control={"ramp_up_interval_s": 0.0},
-        display={"backend": "none"},
-        state={"dir": str(tmp_path / "state"), "control_socket": str(tmp_path / "control.sock")},
-    )
-    service = Service(settings)
-    service.start()
-    thread = threading.Thread(target=service.run, daemon=True)
+    clock = SteppedClock()
+    settings = rig_settings(tmp_path, port)
+    # The wallbox read and the core ticked five times a second: a test waits for what it tests,
+    # not for the link's or the control loop's period.
+    charger = EmsCharger.from_settings(settings, clock=clock, schedule=StatusSchedule().scaled(0.04))
+    runtime = Runtime(settings, charger=charger, clock=clock, ip_address="127.0.0.1", cycle_s=0.2)
+    runtime.start()
+    thread = threading.Thread(target=runtime.run, daemon=True)
     thread.start()
 
     def push(data: bytes, name="powerflow.json"):
         ftp = ftplib.FTP()
-        ftp.connect(*service.receiver.address, timeout=5)
+        ftp.connect(*runtime.receiver.address, timeout=5)
         ftp.login("fronius", "pw")
         ftp.storbinary(f"STOR {name}", io.BytesIO(data))
         ftp.quit()
 
-    assert wait_for(lambda: service.link.connected and wallbox.setpoint_a == 15)
-    yield service, wallbox, push
-    service.stop()
+    assert wait_for(lambda: runtime.charger.health().connected and wallbox.setpoint_a == 15)
+    yield runtime, wallbox, push, clock
+    runtime.stop()
     thread.join(timeout=5)
-    service.close()
+    runtime.close()
     wallbox.stop()
 
 
 def test_current_follows_pv_and_falls_back_when_data_stops(rig):
-    service, wallbox, push = rig
+    runtime, wallbox, push, clock = rig
     push(powerflow(5600.0))
     assert wait_for(lambda: wallbox.setpoint_a == 24)   # (11000 + 5600) / 690 = 24.06
     push(powerflow(1000.0))
     assert wait_for(lambda: wallbox.setpoint_a == 17)
     # No push for longer than stale_after_s: allowance only.
-    assert wait_for(lambda: wallbox.setpoint_a == 15, timeout_s=4)
-    assert service.accepted_pushes == 2
+    clock.offset_s += 61.0
+    runtime.inbox.put(("wake", None))
+    assert wait_for(lambda: wallbox.setpoint_a == 15)
+    assert runtime.core.accepted_pushes == 2
 
 
 def test_real_samples_drive_the_setpoint(rig):
-    if not SAMPLES.is_dir():
-        pytest.skip(f"{SAMPLES} not present")
-    service, wallbox, push = rig
+    runtime, wallbox, push, _ = rig
     push((SAMPLES / "14_push_powerflow_symo_grid_meter_export_zeitinfarkt.json").read_bytes())
-    assert wait_for(lambda: service.accepted_pushes == 1)
-    pv = service.readings.pv_w
+    assert wait_for(lambda: runtime.core.accepted_pushes == 1)
+    pv = runtime.core.readings.pv_w
     assert pv > 0
     assert wait_for(lambda: wallbox.setpoint_a == min(32, int((11000 + pv) // 690)))
     push((SAMPLES / "07_error_code255_storage_not_supported_primo_ha.json").read_bytes())
-    assert wait_for(lambda: service.rejected_pushes == 1)
+    assert wait_for(lambda: runtime.core.rejected_pushes == 1)
 
 
 @hsettings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -98,44 +120,46 @@ def test_real_samples_drive_the_setpoint(rig):
         max_leaves=8)),
 ))
 def test_rule7_bad_pushes_never_raise_the_current_and_keep_the_service_running(rig, junk):
-    service, wallbox, push = rig
+    runtime, wallbox, push, _ = rig
+    core = runtime.core
 
     def handled():
-        return service.rejected_pushes + service.accepted_pushes
+        return core.rejected_pushes + core.accepted_pushes
 
     before = handled()
     push(powerflow(3000.0))
     assert wait_for(lambda: handled() == before + 1 and wallbox.setpoint_a == 20)
     before += 1
     push(junk, name="junk.json")
-    assert wait_for(lambda: service.rejected_pushes + service.accepted_pushes == before + 1)
-    if service.readings.pv_w != 3000.0:
+    assert wait_for(lambda: handled() == before + 1)
+    if core.readings.pv_w != 3000.0:
         # Only a document that parses as valid data may change anything.
-        assert 0 <= service.readings.pv_w <= 1e6
+        assert 0 <= core.readings.pv_w <= 1e6
     else:
         assert wallbox.setpoint_a <= 20
-    assert service.link.connected
+    assert runtime.charger.health().connected
 
 
 def test_pause_resume_and_mode_over_the_control_socket_survive_a_restart(rig):
     from appliance.control_socket import send_command
 
-    service, wallbox, push = rig
-    sock = service.settings.state.control_socket
+    runtime, wallbox, push, _ = rig
+    sock = runtime.settings.state.control_socket
     assert send_command(sock, "pause", minutes=None)["paused"] is True
     assert wait_for(lambda: wallbox.setpoint_a == 0)
     assert send_command(sock, "resume")["paused"] is False
     assert wait_for(lambda: wallbox.setpoint_a == 15)
     assert send_command(sock, "mode", mode="off")["previous_mode"] == "fast"
     assert wait_for(lambda: wallbox.setpoint_a == 0)
-    assert service.command("mode", mode="warp")["ok"] is False
+    assert runtime.command("mode", mode="warp")["ok"] is False
     status = send_command(sock, "status")
     assert status["mode"] == "off" and status["setpoint_a"] == 0
+    assert status["reason"] == "Mode off" and status["wallbox_connected"] is True
     send_command(sock, "pause", minutes=30)
-    # A new service on the same state directory (a restart or a power cut) comes back off and paused.
-    again = Service(service.settings)
-    assert again.state.mode == "off" and again.paused
-    assert again.state.pause_until_epoch_s - time.time() > 29 * 60
+    # A new runtime on the same state directory (a restart or a power cut) comes back off and paused.
+    again = Runtime(runtime.settings, ip_address="127.0.0.1")
+    assert again.core.state.mode == "off" and again.core.paused(time.time())
+    assert again.core.state.pause_until_epoch_s - time.time() > 29 * 60
 
 
 def test_wallbox_run_stops_cleanly_on_sigterm(tmp_path):
@@ -157,6 +181,8 @@ backend = "png"
 png_path = "{tmp_path / 'screen.png'}"
 [button]
 pin = 0
+[web]
+enabled = false
 [state]
 dir = "{tmp_path / 'state'}"
 control_socket = "{tmp_path / 'control.sock'}"
@@ -210,13 +236,13 @@ def test_invalid_settings_under_systemd_show_the_problem_and_wait(tmp_path):
 def test_a_charging_session_is_recorded_from_plug_in_to_unplug(rig):
     from appliance.sessions import read_sessions
 
-    service, wallbox, push = rig
-    wallbox.energy_time_scale = 100.0  # the meter counts in 0.1 kWh: let a few seconds show on it
+    runtime, wallbox, push, _ = rig
+    wallbox.energy_time_scale = 1000.0  # the meter counts in 0.1 kWh: let a second show on it
     push(powerflow(5600.0, grid_w=-2000.0))
-    assert wait_for(lambda: service.sessions.current is not None and wallbox.setpoint_a == 24)
-    assert wait_for(lambda: service.sessions.current.energy_wh > 0, timeout_s=6)
+    assert wait_for(lambda: runtime.core.sessions.current is not None and wallbox.setpoint_a == 24)
+    assert wait_for(lambda: runtime.core.sessions.current.energy_wh > 0, timeout_s=6)
     wallbox.unplug()
-    csv_path = Path(service.settings.state.dir) / "sessions.csv"
+    csv_path = Path(runtime.settings.state.dir) / "sessions.csv"
     assert wait_for(lambda: csv_path.exists() and len(read_sessions(csv_path)) == 1, timeout_s=6)
     (session,) = read_sessions(csv_path)
     assert session.energy_wh > 0 and session.peak_current_a >= 20

@@ -6,7 +6,7 @@ import time
 import types
 
 from appliance.config import Settings, with_overrides
-from appliance.service import Service
+from appliance.runtime import Runtime
 from appliance.sim.wallbox import SimulatedWallbox
 from display.screens import screen_name
 
@@ -26,10 +26,12 @@ def test_short_press_pauses_within_0_3_s_and_long_press_steps_the_mode(tmp_path,
     settings = with_overrides(
         Settings(), wallbox={"transport": "tcp", "host": "127.0.0.1", "port": port},
         fronius={"ftp_host": "127.0.0.1", "ftp_port": 0, "ftp_password": "pw"},
-        display={"backend": "none", "backlight_timeout_s": 60.0}, button={"pin": 21, "pause_minutes": 10.0},
+        display={"backend": "none", "backlight_timeout_s": 60.0},
+        button={"pin": 21, "pause_minutes": 10.0, "long_press_s": 0.5}, web={"enabled": False},
         state={"dir": str(tmp_path / "state"), "control_socket": str(tmp_path / "control.sock")})
     frames = []
-    service = Service(settings, on_frame=lambda image: frames.append((time.monotonic(), service.snapshot())))
+    service = Runtime(settings, on_frame=lambda image: frames.append((time.monotonic(), service.snapshot())),
+                      ip_address="127.0.0.1")
     thread = threading.Thread(target=service.run, daemon=True)
     try:
         service.start()
@@ -48,13 +50,13 @@ def test_short_press_pauses_within_0_3_s_and_long_press_steps_the_mode(tmp_path,
         confirmed = next(t for t, s in frames if t > released and screen_name(s) == "paused")
         assert confirmed - released < 0.3
         assert wait_for(lambda: wallbox.setpoint_a == 0)
-        assert 9 * 60 < service.state.pause_remaining_s(time.time()) <= 10 * 60
-        # Hold 2 s: the next mode (fast -> pv), and the pause stays.
+        assert 9 * 60 < service.core.state.pause_remaining_s(time.time()) <= 10 * 60
+        # Hold 0.5 s (the long press set here): the next mode (fast -> pv), and the pause stays.
         gpio.drive(21, gpio.LOW)
-        assert wait_for(lambda: service.state.mode == "pv", 3.0)
+        assert wait_for(lambda: service.core.state.mode == "pv", 2.0)
         gpio.drive(21, gpio.HIGH)
         time.sleep(0.2)
-        assert service.state.mode == "pv" and service.paused
+        assert service.core.state.mode == "pv" and service.core.paused(time.time())
     finally:
         service.stop()
         thread.join(timeout=5)

@@ -1,20 +1,15 @@
-"""The wallbox driver and link against the simulated wallbox over Modbus TCP loopback."""
+"""The EMS register map, its read plans and the Modbus client, against the simulated wallbox over TCP loopback."""
 
 from __future__ import annotations
-
-import socket
-import statistics
-import threading
-import time
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from appliance.chargers.vestel_ems import VestelClient, WallboxError, WallboxStatus
 from appliance.chargers.vestel_ems import registers as vestel
+from appliance.chargers.vestel_ems.plausible import implausible, power_bound_w
 from appliance.sim.wallbox import SimulatedWallbox
-from appliance.chargers.vestel_ems import VestelClient, WallboxError, WallboxLink, WallboxStatus
-from waiting import wait_until
 
 
 @pytest.fixture
@@ -23,31 +18,6 @@ def sim():
     box.port = box.serve_tcp()
     yield box
     box.stop()
-
-
-@pytest.fixture
-def links():
-    """Links made by a test; all stopped at its end, even when it fails."""
-    made: list[WallboxLink] = []
-
-    def make(port: int, *, events: list[str] | None = None, **kwargs) -> WallboxLink:
-        kwargs.setdefault("failsafe_current_a", 8)
-        kwargs.setdefault("failsafe_timeout_s", 20)
-        kwargs.setdefault("status_interval_s", 0.2)
-        client = VestelClient.tcp("127.0.0.1", port, timeout_s=kwargs.pop("timeout_s", 1.0))
-        link = WallboxLink(client, on_event=events.append if events is not None else None, **kwargs)
-        made.append(link)
-        return link
-
-    yield make
-    for link in made:
-        link.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- register map and read plan ---------------------------------------------------------------
@@ -80,6 +50,49 @@ def test_status_plan_is_derived_from_the_map():
     assert {r.name for r in status_regs} == set(vestel.STATUS_REGISTERS)
     # Contiguous listed registers share a request: fault code (1006-1007) and L1 current (1008).
     assert any(run.address == 1006 and run.count == 3 for run in vestel.STATUS_PLAN)
+
+
+def test_status_groups_cover_the_status_registers_once_and_each_request_is_short():
+    names = [name for group in vestel.STATUS_GROUPS.values() for name in group]
+    assert sorted(names) == sorted(vestel.STATUS_REGISTERS)
+    for plan in vestel.STATUS_GROUP_PLANS.values():
+        for run in plan:
+            assert vestel.unlisted_in(run.kind, run.address, run.count) == []
+            assert run.count <= 3  # a pending setpoint never waits behind a long answer
+    assert len(vestel.STATUS_GROUP_PLANS["state"]) == 4
+
+
+# --- plausibility ------------------------------------------------------------------------------------
+
+
+@given(
+    st.integers(0, 8), st.integers(0, 1), st.integers(0, 4), st.integers(0, 3),
+    st.lists(st.integers(0, 80_000), min_size=3, max_size=3), st.integers(6, 80), st.sampled_from([1, 3]),
+    st.floats(0, 1),
+)  # fmt: skip
+def test_values_within_physical_bounds_are_believed(cp, charging, equipment, cable, currents, evse_max, phases, share):
+    values = {
+        "chargepoint_state": cp, "charging_state": charging, "equipment_state": equipment, "cable_state": cable,
+        "current_l1_ma": currents[0], "current_l2_ma": currents[1], "current_l3_ma": currents[2],
+        "evse_max_a": evse_max, "session_max_a": evse_max, "cable_max_a": 0, "failsafe_current_a": 6,
+        "setpoint_a": 0, "power_w": int(share * power_bound_w(phases, evse_max)),
+    }  # fmt: skip
+    assert implausible(values, phases) == {}
+
+
+@given(st.sampled_from(["chargepoint_state", "cable_state", "evse_max_a", "setpoint_a", "power_w",
+                        "current_l2_ma", "failsafe_current_a"]),
+       st.sampled_from([999, 0xFFFF, 0xFFFFFFFF]))
+def test_any_value_outside_its_bounds_is_named_with_register_and_value(name, value):
+    if name.endswith("_ma"):
+        value = 80_001 + value % 1000  # a uint16 of mA tops out at 65.5 A: only above 80 A is impossible
+    if name == "power_w":
+        value = max(value, 0xFFFF)  # 999 W is a real power
+    found = implausible({"evse_max_a": 32, name: value})
+    assert set(found) == {name}
+    reg = vestel.REGISTERS[name]
+    assert f"register {reg.address}" in found[name] or f"registers {reg.address}-" in found[name]
+    assert (str(value) in found[name]) or (f"{value / 1000:g}" in found[name])
 
 
 # --- client ----------------------------------------------------------------------------------------
@@ -151,274 +164,3 @@ def test_setpoints_of_one_to_five_amps_are_refused_before_anything_is_sent(sim, 
     finally:
         client.close()
     assert sim.writes == []
-
-
-# --- link ------------------------------------------------------------------------------------------
-
-
-def test_failsafe_registers_are_written_before_any_other_request(sim, links):
-    link = links(sim.port, failsafe_current_a=10, failsafe_timeout_s=12)
-    link.set_setpoint(16)  # remembered before the connection exists
-    link.start()
-    assert wait_until(lambda: link.status is not None, timeout_s=5)
-    first = sim.requests[:2]
-    assert [(r.function_code, r.address, r.values) for r in first] == [(6, 2002, (12,)), (6, 2000, (10,))]
-    assert sim.writes[:2] == [(2002, 12), (2000, 10)]
-    assert (5004, 16) in sim.writes
-    assert link.connected and link.last_error is None
-    assert link.identity is not None and link.identity.brand == "Vestel"
-    assert link.status.failsafe_current_a == 10 and link.status.setpoint_a == 16
-    assert link.status_age_s is not None and link.status_age_s < 5
-    assert all(r.unlisted == () for r in sim.requests)
-
-
-def test_heartbeat_every_quarter_of_the_failsafe_timeout(sim, links):
-    link = links(sim.port, failsafe_timeout_s=2, status_interval_s=0.15)  # heartbeat every 0.5 s
-    link.start()
-    assert wait_until(lambda: link.connected, timeout_s=5)
-    time.sleep(3.3)  # the box checks the alive register every 3 s: at least one check passes
-    times = [r.at_s for r in sim.requests if r.function_code == 6 and r.address == 6000]
-    gaps = [b - a for a, b in zip(times, times[1:])]
-    assert 6 <= len(times) <= 8, times
-    assert statistics.median(gaps) == pytest.approx(0.5, abs=0.08)
-    assert max(gaps) < 0.7
-    assert link.heartbeats_written == sim.alive_writes
-    assert not sim.in_failsafe
-
-
-def test_setpoint_is_written_at_once_on_change_and_refreshed_when_unchanged(sim, links):
-    link = links(sim.port, setpoint_refresh_s=1.0)
-    link.start()
-    assert wait_until(lambda: link.connected, timeout_s=5)
-    setpoint_writes = lambda: [v for a, v in sim.writes if a == 5004]  # noqa: E731
-
-    assert link.set_setpoint(16) is True
-    assert sim.setpoint_a == 16  # written in the caller's thread, before set_setpoint returned
-    assert link.set_setpoint(16) is True
-    time.sleep(0.5)
-    assert setpoint_writes() == [16]
-    assert link.set_setpoint(20) is True
-    assert setpoint_writes() == [16, 20]
-    assert wait_until(lambda: len(setpoint_writes()) == 3, timeout_s=2)  # refresh after 1 s
-    assert setpoint_writes() == [16, 20, 20]
-    assert link.setpoint_writes == 3
-    # Refused values change nothing and do not raise.
-    assert link.set_setpoint(3) is False
-    assert sim.setpoint_a == 20 and sim.violations == []
-
-
-def test_car_draws_the_setpoint_and_zero_pauses(sim, links):
-    sim.energy_time_scale = 3600.0
-    sim.plug_in(car_max_a=32)
-    link = links(sim.port)
-    link.start()
-    assert wait_until(lambda: link.connected, timeout_s=5)
-    assert link.set_setpoint(16)
-    assert wait_until(lambda: link.status is not None and link.status.currents_a[0] == 16.0, timeout_s=3)
-    energy_before_wh = link.status.session_energy_wh
-    assert wait_until(lambda: link.status.session_energy_wh > energy_before_wh + 1000, timeout_s=3)
-    assert link.set_setpoint(0)
-    assert sim.current_a == 0
-    assert wait_until(lambda: link.status.chargepoint_state == 3 and not link.status.charging, timeout_s=3)
-
-
-def test_setpoint_is_written_again_when_a_car_arrives(sim, links):
-    sim.plug_in()
-    events: list[str] = []
-    link = links(sim.port, events=events)
-    link.start()
-    assert wait_until(lambda: link.connected, timeout_s=5)
-    assert link.set_setpoint(0)
-    sim.unplug()
-    assert sim.setpoint_a == 6  # the box's quirk: 0 reads back as 6 after an unplug
-    assert wait_until(lambda: link.status is not None and not link.status.car_connected, timeout_s=3)
-    sim.plug_in()
-    assert wait_until(lambda: sim.setpoint_a == 0, timeout_s=3)
-    assert sim.current_a == 0
-    assert any("Car connected" in e for e in events)
-
-
-def test_failsafe_takes_over_when_the_appliance_stops_and_stays_until_setpoint_is_written(sim, links):
-    sim.plug_in(car_max_a=32)
-    link = links(sim.port, failsafe_current_a=8, failsafe_timeout_s=4)  # box checks every 3 s
-    link.start()
-    assert wait_until(lambda: link.connected, timeout_s=5)
-    assert link.set_setpoint(16)
-    assert sim.current_a == 16
-    link.stop()
-    assert wait_until(lambda: sim.in_failsafe, timeout_s=7)
-    assert sim.current_a == 8
-
-    # A new link (the service restarted) ends the sticky failsafe by writing 5004 again.
-    relink = links(sim.port, failsafe_current_a=8, failsafe_timeout_s=4)
-    relink.set_setpoint(16)
-    relink.start()
-    assert wait_until(lambda: not sim.in_failsafe, timeout_s=5)
-    assert sim.current_a == 16
-
-
-def test_reconnects_with_backoff_and_writes_failsafe_then_setpoint_again(sim, links):
-    events: list[str] = []
-    link = links(sim.port, events=events, failsafe_current_a=8, failsafe_timeout_s=8)
-    link.start()
-    assert wait_until(lambda: link.connected, timeout_s=5)
-    assert link.set_setpoint(16)
-    sim.stop()
-    assert wait_until(lambda: not link.connected, timeout_s=3)
-    assert link.last_error and f"127.0.0.1:{sim.port}" in link.last_error
-    assert link.set_setpoint(20) is False  # remembered for the reconnect
-    time.sleep(1.2)  # let a failed attempt or two pass
-    writes_before = len(sim.writes)
-    assert sim.serve_tcp(port=sim.port) == sim.port
-    assert wait_until(lambda: link.reconnects == 1, timeout_s=8)
-    assert link.connected and link.last_error is None
-    after = sim.writes[writes_before:]
-    assert after[:2] == [(2002, 8), (2000, 8)]
-    assert (5004, 20) in after
-    assert after.index((5004, 20)) > 1
-    assert sim.setpoint_a == 20
-    assert any("stopped answering" in e for e in events)
-    assert any(e.startswith("Wallbox answered again after") and "setpoint 20 A written again" in e for e in events)
-
-
-def test_backoff_doubles_while_the_box_is_away(links):
-    port = free_port()  # nobody listens here
-    link = links(port)
-    attempts: list[float] = []
-    original_connect = link.client.connect
-
-    def counting_connect():
-        attempts.append(time.monotonic())
-        return original_connect()
-
-    link.client.connect = counting_connect
-    link.start()
-    assert wait_until(lambda: len(attempts) >= 3, timeout_s=6)
-    gaps = [b - a for a, b in zip(attempts, attempts[1:])]
-    assert gaps[0] == pytest.approx(1.0, abs=0.3)
-    assert gaps[1] == pytest.approx(2.0, abs=0.3)
-
-
-def test_wallbox_not_answering_at_all(links):
-    port = free_port()
-    events: list[str] = []
-    link = links(port, events=events)
-    link.start()
-    assert wait_until(lambda: link.last_error is not None, timeout_s=3)
-    assert not link.connected
-    assert f"127.0.0.1:{port}" in link.last_error and "check" in link.last_error
-    assert link.set_setpoint(16) is False
-    assert link.set_setpoint(0) is False
-    assert link.status is None and link.status_age_s is None
-    assert events and "Retrying" in events[0]
-
-
-def test_wallbox_accepting_connections_but_silent(links):
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(4)
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept():
-        listener.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                accepted.append(listener.accept()[0])
-            except OSError:
-                pass
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        link = links(listener.getsockname()[1], timeout_s=0.3)
-        link.start()
-        assert wait_until(lambda: link.last_error is not None, timeout_s=3)
-        assert "did not answer writing 20 to register 2002" in link.last_error
-        assert not link.connected
-        assert link.set_setpoint(16) is False
-    finally:
-        stop.set()
-        thread.join(2)
-        for s in accepted:
-            s.close()
-        listener.close()
-
-
-def test_set_setpoint_never_raises_when_the_box_vanishes(sim, links):
-    link = links(sim.port)
-    link.start()
-    assert wait_until(lambda: link.connected, timeout_s=5)
-    sim.stop()
-    results = [link.set_setpoint(a) for a in (16, 17, 0, 2, 32)]
-    assert results == [False] * 5
-    assert not link.connected
-
-
-def test_frozen_answers_make_the_link_reconnect(sim, links):
-    link = links(sim.port, status_interval_s=0.1)
-    link.frozen_after_s = 1.5
-    link.start()
-    assert wait_until(lambda: link.connected and sim.connections == 1, timeout_s=5)
-    sim.freeze_answers()
-    assert wait_until(lambda: link.reconnects == 1, timeout_s=6)
-    assert sim.connections == 2
-
-
-def test_failsafe_registers_lost_by_the_box_are_written_again(sim, links):
-    from pymodbus.client import ModbusTcpClient
-
-    events: list[str] = []
-    link = links(sim.port, events=events, failsafe_current_a=8, failsafe_timeout_s=20)
-    link.set_setpoint(16)
-    link.start()
-    assert wait_until(lambda: link.status is not None, timeout_s=5)
-    # A restart of the box without the connection dropping (as on RS-485) resets its registers.
-    other = ModbusTcpClient("127.0.0.1", port=sim.port, timeout=2, retries=0)
-    assert other.connect()
-    try:
-        other.write_register(2000, 32, device_id=255)
-        other.write_register(5004, 32, device_id=255)
-    finally:
-        other.close()
-    assert wait_until(lambda: sim.failsafe_current_a == 8 and sim.setpoint_a == 16, timeout_s=3)
-    assert link.connected
-    assert any("failsafe and setpoint written again" in e for e in events)
-
-
-def test_a_box_without_identity_registers_still_charges(sim, links):
-    sim.missing_registers = {130}  # chargepoint id: not on every firmware
-    events: list[str] = []
-    link = links(sim.port, events=events)
-    link.start()
-    assert wait_until(lambda: link.status is not None, timeout_s=5)
-    assert link.connected and link.identity is None
-    assert link.set_setpoint(16) and sim.setpoint_a == 16
-    assert any("identity" in e and "130-179" in e for e in events)
-
-
-def test_refused_status_keeps_the_heartbeat_and_reports_the_register(sim, links):
-    sim.missing_registers = {1106}
-    link = links(sim.port, failsafe_timeout_s=2)  # heartbeat every 0.5 s
-    link.start()
-    assert wait_until(lambda: link.last_error is not None, timeout_s=5)
-    assert "1106" in link.last_error and "ILLEGAL ADDRESS" in link.last_error
-    assert link.connected and link.status is None
-    alive_before = sim.alive_writes
-    time.sleep(1.1)
-    assert sim.alive_writes >= alive_before + 2
-    assert link.reconnects == 0
-    sim.missing_registers = set()
-    assert wait_until(lambda: link.status is not None, timeout_s=3)
-    assert link.last_error is None
-
-
-def test_a_box_that_fails_right_after_connecting_gets_backoff_too(sim, links):
-    sim.missing_registers = {2002}  # the very first write is refused: the link cannot set the failsafe
-    link = links(sim.port)
-    link.start()
-    time.sleep(3.3)
-    attempts = [r for r in sim.requests if r.function_code == 6 and r.address == 2002]
-    assert 2 <= len(attempts) <= 3  # at 0, 1 and 3 s; not a tight loop
-    assert not link.connected
-    assert "2002" in link.last_error

@@ -13,9 +13,9 @@ import time
 
 import pytest
 
-from appliance.chargers.vestel_ems import registers as vestel
 from appliance.sim.wallbox import SimulatedWallbox
 from appliance.chargers.vestel_ems import VestelClient, WallboxLink
+from appliance.chargers.vestel_ems.schedule import StatusSchedule
 from waiting import wait_until
 
 
@@ -47,7 +47,7 @@ def pty_pair(tmp_path):
 @pytest.fixture
 def rtu_sim(pty_pair):
     tty_box, tty_appliance = pty_pair
-    sim = SimulatedWallbox()
+    sim = SimulatedWallbox(alive_check_min_s=1.0)  # checks every second with a 2 s failsafe timeout
     sim.serve_rtu(tty_box, baudrate=9600, parity="N")
     yield sim, tty_appliance
     sim.stop()
@@ -78,22 +78,24 @@ def test_link_keeps_the_box_alive_over_rtu(rtu_sim):
     sim, tty = rtu_sim
     sim.plug_in()
     client = VestelClient.rtu(tty, baudrate=9600, parity="N")
-    link = WallboxLink(client, failsafe_current_a=8, failsafe_timeout_s=2, status_interval_s=0.3)
+    link = WallboxLink(client, failsafe_current_a=8, failsafe_timeout_s=2, schedule=StatusSchedule().scaled(0.06))
+    link.set_setpoint(10)
     link.start()
     try:
         assert wait_until(lambda: link.status is not None, timeout_s=5)
-        assert sim.writes[:2] == [(2002, 2), (2000, 8)]
+        assert sim.writes[:4] == [(2002, 2), (2000, 8), (5004, 10), (6000, 1)]
         assert link.set_setpoint(12) is True
-        assert sim.setpoint_a == 12 and sim.current_a == 12
-        time.sleep(3.2)  # the box checks the alive register every 3 s
+        assert wait_until(lambda: sim.setpoint_a == 12 and sim.current_a == 12, timeout_s=1)
+        time.sleep(1.6)  # the box checks the alive register every second
         assert not sim.in_failsafe
         times = [r.at_s for r in sim.requests if r.function_code == 6 and r.address == 6000]
-        assert 6 <= len(times) <= 8, times  # every 0.5 s
+        gaps = [b - a for a, b in zip(times, times[1:])]
+        assert len(times) >= 4 and max(gaps) < 0.75, times  # every 0.5 s, a request late at most
         assert link.status.currents_a[0] == 12.0
         assert link.identity is not None and link.identity.brand == "Vestel"
+        assert link.health().holding
         assert all(r.unlisted == () for r in sim.requests)
-        assert len([r for r in sim.requests if r.function_code == 4]) >= 5 * len(
-            [run for run in vestel.STATUS_PLAN if run.kind == vestel.INPUT]
-        )
+        state_reads = [r for r in sim.requests if r.function_code == 4 and r.address == 1000]
+        assert len(state_reads) >= 5  # the car's state every 0.3 s while it charges
     finally:
         link.stop()

@@ -23,9 +23,14 @@ Three habits keep the current calm and the grid allowance safe between pushes (m
   following every gap of sun, and the next shadow finds the current already there. A fall counts
   from the reading after the one that showed it (that reading already has the lower PV). The
   reserve never takes away the allowance: it is at most the PV itself.
-- The PV surplus is the car's power when the grid reading arrived minus that reading. The wallbox
-  reports the car's power every cycle but the grid reading only changes with a push: mixing a new
-  car power with an old grid reading would count each change of the car's current twice.
+- The PV surplus and the house import limit both take the grid reading together with the car's
+  power from the same moment (the core pairs them from its history of wallbox readings). The
+  wallbox reports the car's power every cycle but the grid reading only changes with a push:
+  mixing a new car power with an old grid reading would count each change of the car's current
+  twice (with an import limit the current then cycled 15 -> 10 -> 0 -> 10 -> 15 A).
+
+The decision carries codes and numbers (appliance.policy.types); appliance.messages makes the
+sentences for the log, the screen and the control socket.
 """
 
 from __future__ import annotations
@@ -33,19 +38,10 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
-from typing import Iterable, Protocol
+from typing import NamedTuple
 
-MODES = ("fast", "pv", "minpv", "off")
-NEXT_MODE = {"fast": "pv", "pv": "minpv", "minpv": "fast", "off": "fast"}
-
-
-class _Window(Protocol):
-    start: time
-    end: time
-    mode: str
-
-    def contains(self, t: time) -> bool: ...
+from .schedule import mode_in_force, next_window_start  # noqa: F401  (re-exported)
+from .types import MODES, NEXT_MODE, Mode, Reason, Waiting  # noqa: F401  (MODES, NEXT_MODE: re-exported)
 
 
 @dataclass(frozen=True)
@@ -89,7 +85,7 @@ class Inputs:
     """What the policy knows at one moment. Times are the appliance's monotonic clock in seconds."""
 
     now_s: float
-    mode: str = "fast"                 # the mode in force (after schedule and pause)
+    mode: str = Mode.FAST              # the mode in force (after schedule and pause)
     paused: bool = False
     pv_w: float | None = None          # latest PV reading; None = never had one
     pv_at_s: float | None = None       # when that reading arrived
@@ -98,10 +94,19 @@ class Inputs:
     car_w: float = 0.0                 # what the wallbox draws now (its own meter)
     car_connected: bool | None = None  # None = not known (wallbox not answering)
     charger_limit_a: int | None = None  # smallest of the session/EVSE/cable maximum the box reports
+    # What the car drew when the grid reading was taken (the core pairs them from its history of
+    # wallbox readings). None: the policy pairs them itself, with the car's power at the first
+    # decision that saw this grid reading.
+    car_w_at_grid: float | None = None
+    # Watts the home battery adds to (+) or takes from (-) the PV surplus (appliance.policy.battery):
+    # charging power the car may take, discharge it must not count.
+    surplus_adjustment_w: float = 0.0
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
+    """Codes and numbers; appliance.messages makes the sentences. (Immutable; a NamedTuple because
+    one is made every second of a simulated day.)"""
+
     setpoint_a: int
     target_a: int              # what the mode asks for before the raise limit
     budget_w: float            # what the safety rules let the wallbox draw now
@@ -110,13 +115,31 @@ class Decision:
     mode: str
     surplus_w: float | None    # pv/minpv: PV surplus available to the car
     surplus_estimated: bool    # surplus from PV - house_base_load_w (no grid meter)
-    reason: str                # one sentence for the log and the screen
-    waiting_for: str | None    # None, "sun", "paused", "off", "car", "ramp"
+    reason: Reason
+    waiting_for: Waiting | None
     pv_reserve_w: float = 0.0  # PV not counted after recent falls (passing clouds)
+    house_w: float | None = None   # the house's own use, when the import limit cut the budget
+    timer_s: float | None = None   # pv mode: seconds above/below so far, or until the next start
+    raise_in_s: float | None = None  # a raise to target_a is allowed in this many seconds
 
 
-def fmt_kw(watts: float) -> str:
-    return f"{watts / 1000:.1f} kW"
+class _Budget(NamedTuple):
+    budget_w: float
+    safe_a: int
+    pv_w: float
+    reserve_w: float
+    fresh: bool
+    meter: bool
+    house_w: float | None       # set when the import limit cut the budget
+
+
+class _Target(NamedTuple):
+    target_a: int
+    reason: Reason
+    waiting: Waiting | None = None
+    surplus_w: float | None = None
+    estimated: bool = False
+    timer_s: float | None = None
 
 
 def clamp_current(amps: float, min_a: int, limit_a: int) -> int:
@@ -129,6 +152,10 @@ def clamp_current(amps: float, min_a: int, limit_a: int) -> int:
 
 def is_fresh(at_s: float | None, now_s: float, stale_after_s: float) -> bool:
     return at_s is not None and 0.0 <= now_s - at_s < stale_after_s
+
+
+def _finite_or(value: float | None, default: float) -> float:
+    return value if value is not None and math.isfinite(value) else default
 
 
 @dataclass
@@ -147,7 +174,7 @@ class Controller:
     # Fresh PV readings (pv_at_s, pv_w) and the falls between them (pv_at_s, fall_w), recent ones.
     _pv_readings: deque = field(default_factory=deque, repr=False)
     _pv_falls: deque = field(default_factory=deque, repr=False)
-    # grid_at_s of the latest grid reading and the car's power when it arrived.
+    # grid_at_s of the latest grid reading and the car's power when it was taken.
     _grid_seen_at_s: float | None = field(default=None, repr=False)
     _car_w_at_grid: float = field(default=0.0, repr=False)
     # (now_s, amps the measurements allowed) over the last ramp_up_interval_s, kept as a sliding
@@ -157,11 +184,30 @@ class Controller:
 
     def decide(self, inp: Inputs) -> Decision:
         cfg = self.cfg
-        wpa = cfg.watts_per_amp
         limit_a = cfg.max_current_a
         if inp.charger_limit_a is not None and inp.charger_limit_a > 0:
             limit_a = min(limit_a, inp.charger_limit_a)
+        b = self._budget(inp, limit_a)
+        if inp.paused:
+            t = _Target(0, Reason.PAUSED, Waiting.PAUSED)
+        elif inp.mode == Mode.OFF:
+            t = _Target(0, Reason.MODE_OFF, Waiting.OFF)
+        elif inp.mode == Mode.FAST:
+            t = _Target(b.safe_a, Reason.FAST_PV if b.fresh else Reason.FAST_ALLOWANCE_ONLY)
+        else:
+            t = self._surplus_target(inp, b)
+        target_a = clamp_current(min(t.target_a, b.safe_a), cfg.min_current_a, limit_a) if t.target_a else 0
+        raise_in_s, waiting = self._ramp(inp, b, t, target_a, limit_a)
+        return Decision(
+            setpoint_a=self.setpoint_a, target_a=target_a, budget_w=b.budget_w, pv_counted_w=b.pv_w,
+            data_fresh=b.fresh, mode=inp.mode, surplus_w=t.surplus_w, surplus_estimated=t.estimated,
+            reason=t.reason, waiting_for=waiting, pv_reserve_w=b.reserve_w, house_w=b.house_w,
+            timer_s=t.timer_s, raise_in_s=raise_in_s,
+        )
 
+    def _budget(self, inp: Inputs, limit_a: int) -> _Budget:
+        """Rule 2 (allowance + fresh PV) and rule 3 (house import limit) make the budget."""
+        cfg = self.cfg
         fresh = is_fresh(inp.pv_at_s, inp.now_s, cfg.stale_after_s) and inp.pv_w is not None
         pv_w = max(0.0, float(inp.pv_w)) if fresh and math.isfinite(inp.pv_w) else 0.0
         meter = (inp.grid_w is not None and math.isfinite(inp.grid_w)
@@ -171,68 +217,58 @@ class Controller:
         if meter and inp.grid_at_s != self._grid_seen_at_s:
             self._grid_seen_at_s = inp.grid_at_s
             self._car_w_at_grid = car_w
-
-        # Rule 2 (allowance + fresh PV) and rule 3 (house import limit) make the budget.
+        if meter and inp.car_w_at_grid is not None:
+            self._car_w_at_grid = max(0.0, _finite_or(inp.car_w_at_grid, 0.0))
         budget_w = cfg.allowance_w + pv_w - reserve_w
-        import_note = ""
+        house_w = None
         if cfg.import_limit_w > 0:
             if meter:
-                house_without_car_w = inp.grid_w - car_w
+                # The grid reading and the car's power from the same moment (rule 3): the grid
+                # reading includes what the car drew then, not what it draws now.
+                house_without_car_w = inp.grid_w - self._car_w_at_grid
                 by_import = cfg.import_limit_w - house_without_car_w
                 if by_import < budget_w:
                     budget_w = max(0.0, by_import)
-                    import_note = (f", house import limit {fmt_kw(cfg.import_limit_w)} "
-                                   f"(house {fmt_kw(house_without_car_w + pv_w)})")
+                    house_w = house_without_car_w + pv_w
             else:
                 # No fresh meter: the house's import is unknown, so count no PV at all.
                 budget_w = min(budget_w, cfg.allowance_w)
-        safe_a = clamp_current(budget_w / wpa, cfg.min_current_a, limit_a)
+        safe_a = clamp_current(budget_w / cfg.watts_per_amp, cfg.min_current_a, limit_a)
+        return _Budget(budget_w, safe_a, pv_w, reserve_w, fresh, meter, house_w)
 
-        surplus_w: float | None = None
+    def _surplus_target(self, inp: Inputs, b: _Budget) -> _Target:
+        """pv and minpv: the surplus from the grid meter (or estimated from PV without one)."""
+        cfg = self.cfg
         estimated = False
-        waiting: str | None = None
-        mode = inp.mode
-        if inp.paused:
-            target_a, reason, waiting = 0, "Paused", "paused"
-        elif mode == "off":
-            target_a, reason, waiting = 0, "Mode off", "off"
-        elif mode == "fast":
-            target_a = safe_a
-            if fresh:
-                clouds = f" (clouds: counting {fmt_kw(pv_w - reserve_w)})" if reserve_w else ""
-                reason = (f"PV {fmt_kw(pv_w)}{clouds} + allowance {fmt_kw(cfg.allowance_w)}"
-                          f"{import_note}")
-            else:
-                reason = f"Allowance only {fmt_kw(cfg.allowance_w)} (no fresh PV data){import_note}"
+        adjustment_w = _finite_or(inp.surplus_adjustment_w, 0.0)
+        if b.meter:
+            surplus_w = self._car_w_at_grid - inp.grid_w + adjustment_w
+        elif b.fresh:
+            surplus_w = b.pv_w - cfg.house_base_load_w + adjustment_w
+            estimated = True
         else:
-            if meter:
-                surplus_w = self._car_w_at_grid - inp.grid_w
-            elif fresh:
-                surplus_w = pv_w - cfg.house_base_load_w
-                estimated = True
-            else:
-                surplus_w = 0.0
-            surplus_a = math.floor(max(0.0, surplus_w) / wpa + 1e-9)
-            est = " (estimated: PV - house base load)" if estimated else ""
-            if mode == "minpv":
-                if inp.car_connected is False:
-                    target_a, reason, waiting = 0, "No car connected", "car"
-                else:
-                    target_a = min(max(cfg.min_current_a, surplus_a), safe_a)
-                    reason = f"Minimum current + PV surplus {fmt_kw(max(0.0, surplus_w))}{est}"
-            else:
-                target_a, reason, waiting = self._pv_mode(inp, surplus_a, safe_a, surplus_w, est)
+            surplus_w = 0.0
+        surplus_a = math.floor(max(0.0, surplus_w) / cfg.watts_per_amp + 1e-9)
+        if inp.mode == Mode.MINPV:
+            if inp.car_connected is False:
+                return _Target(0, Reason.NO_CAR, Waiting.CAR, surplus_w, estimated)
+            return _Target(min(max(cfg.min_current_a, surplus_a), b.safe_a), Reason.MINPV, None,
+                           surplus_w, estimated)
+        target_a, reason, waiting, timer_s = self._pv_mode(inp, surplus_a, b.safe_a)
+        return _Target(target_a, reason, waiting, surplus_w, estimated, timer_s)
 
-        target_a = clamp_current(min(target_a, safe_a), cfg.min_current_a, limit_a) if target_a else 0
-
+    def _ramp(self, inp: Inputs, b: _Budget, t: _Target, target_a: int, limit_a: int):
+        """Rule 4: lower at once, raise at most once per interval. Returns (raise_in_s, waiting)."""
+        cfg = self.cfg
+        now = inp.now_s
         # What the measurements allow now, whatever pause, off or the pv timers say: a raise goes
         # no higher than the lowest of these over the last ramp_up_interval_s.
-        if mode in ("pv", "minpv") and not inp.paused:
-            floor_a = cfg.min_current_a if mode == "minpv" else 0
-            allowed_a = min(max(floor_a, math.floor(max(0.0, surplus_w) / wpa + 1e-9)), safe_a)
+        if inp.mode in (Mode.PV, Mode.MINPV) and not inp.paused:
+            floor_a = cfg.min_current_a if inp.mode == Mode.MINPV else 0
+            surplus_w = max(0.0, t.surplus_w or 0.0)
+            allowed_a = min(max(floor_a, math.floor(surplus_w / cfg.watts_per_amp + 1e-9)), b.safe_a)
         else:
-            allowed_a = safe_a
-        now = inp.now_s
+            allowed_a = b.safe_a
         allowed = self._allowed
         if allowed and allowed[-1][0] > now:
             allowed.clear()
@@ -241,34 +277,29 @@ class Controller:
         while allowed and allowed[-1][1] >= allowed_a:
             allowed.pop()
         allowed.append((now, allowed_a))
-        raise_to_a = min(target_a, allowed[0][1])
-        raise_to_a = clamp_current(raise_to_a, cfg.min_current_a, limit_a)
-
-        # Rule 4: lower at once, raise at most once per interval.
+        raise_to_a = clamp_current(min(target_a, allowed[0][1]), cfg.min_current_a, limit_a)
+        waiting = t.waiting
         if target_a < self.setpoint_a:
             self.setpoint_a = target_a
             self.last_change_s = now
-        elif target_a > self.setpoint_a:
-            small = raise_to_a - self.setpoint_a < 2 and self.setpoint_a > 0
-            if raise_to_a > self.setpoint_a and now - self.last_raise_s >= cfg.ramp_up_interval_s \
-                    and not (small and now - self.last_change_s < cfg.small_raise_after_s):
-                self.setpoint_a = raise_to_a
-                self.last_raise_s = self.last_change_s = now
-            if target_a > self.setpoint_a:
-                # The earliest a raise to target_a can come: the interval since the last raise
-                # is over and target_a has been allowed for a whole interval (a single amp also
-                # waits small_raise_after_s after the last change).
-                low_since_s = max((t for t, a in allowed if a < target_a), default=-math.inf)
-                ready_s = max(self.last_raise_s, low_since_s) + cfg.ramp_up_interval_s
-                if target_a - self.setpoint_a < 2 and self.setpoint_a > 0:
-                    ready_s = max(ready_s, self.last_change_s + cfg.small_raise_after_s)
-                reason += f"; raising to {target_a} A in {max(0.0, ready_s - now):.0f} s"
-                waiting = waiting or ("ramp" if self.setpoint_a == 0 else None)
-        return Decision(
-            setpoint_a=self.setpoint_a, target_a=target_a, budget_w=budget_w, pv_counted_w=pv_w,
-            data_fresh=fresh, mode=mode, surplus_w=surplus_w, surplus_estimated=estimated,
-            reason=reason, waiting_for=waiting, pv_reserve_w=reserve_w,
-        )
+            return None, waiting
+        if target_a == self.setpoint_a:
+            return None, waiting
+        small = raise_to_a - self.setpoint_a < 2 and self.setpoint_a > 0
+        if raise_to_a > self.setpoint_a and now - self.last_raise_s >= cfg.ramp_up_interval_s \
+                and not (small and now - self.last_change_s < cfg.small_raise_after_s):
+            self.setpoint_a = raise_to_a
+            self.last_raise_s = self.last_change_s = now
+        if target_a <= self.setpoint_a:
+            return None, waiting
+        # The earliest a raise to target_a can come: the interval since the last raise is over and
+        # target_a has been allowed for a whole interval (a single amp also waits
+        # small_raise_after_s after the last change).
+        low_since_s = max((s for s, a in allowed if a < target_a), default=-math.inf)
+        ready_s = max(self.last_raise_s, low_since_s) + cfg.ramp_up_interval_s
+        if target_a - self.setpoint_a < 2 and self.setpoint_a > 0:
+            ready_s = max(ready_s, self.last_change_s + cfg.small_raise_after_s)
+        return max(0.0, ready_s - now), waiting or (Waiting.RAMP if self.setpoint_a == 0 else None)
 
     def _pv_reserve(self, inp: Inputs, pv_w: float) -> float:
         """PV kept in reserve after recent falls (see the module docstring); 0 <= reserve <= pv_w."""
@@ -292,68 +323,43 @@ class Controller:
             return 0.0
         return max(0.0, min(pv_w, largest_fall_w, pv_w - lowest_w))
 
-    def _pv_mode(self, inp: Inputs, surplus_a: int, safe_a: int, surplus_w: float, est: str):
-        """Starts after enable_delay_s above the minimum, stops after disable_delay_s below it."""
+    def _pv_mode(self, inp: Inputs, surplus_a: int, safe_a: int):
+        """Starts after enable_delay_s above the minimum, stops after disable_delay_s below it.
+
+        Returns (target_a, reason, waiting, timer_s)."""
         cfg = self.cfg
         now = inp.now_s
         if inp.car_connected is False:
             self.pv_running = False
             self.pv_above_since_s = self.pv_below_since_s = None
-            return 0, "No car connected", "car"
+            return 0, Reason.NO_CAR, Waiting.CAR, None
         enough = surplus_a >= cfg.min_current_a and safe_a >= cfg.min_current_a
-        surplus_txt = f"PV surplus {fmt_kw(max(0.0, surplus_w))}{est}"
         if not self.pv_running:
             self.pv_below_since_s = None
             if not enough:
                 self.pv_above_since_s = None
-                return 0, f"{surplus_txt}: waiting for {cfg.min_current_a} A of surplus", "sun"
+                return 0, Reason.PV_WAITING, Waiting.SUN, None
             if self.pv_above_since_s is None:
                 self.pv_above_since_s = now
             above_s = now - self.pv_above_since_s
             if above_s < cfg.enable_delay_s:
-                return 0, (f"{surplus_txt}: starting when it holds for {cfg.enable_delay_s:.0f} s "
-                           f"({above_s:.0f} s so far)"), "sun"
+                return 0, Reason.PV_STARTING, Waiting.SUN, above_s
             since_start_s = now - self.last_start_s
             if since_start_s < cfg.min_restart_interval_s:
-                return 0, (f"{surplus_txt}: next start allowed in "
-                           f"{cfg.min_restart_interval_s - since_start_s:.0f} s"), "sun"
+                return 0, Reason.PV_RESTART_WAIT, Waiting.SUN, cfg.min_restart_interval_s - since_start_s
             self.pv_running = True
             self.last_start_s = now
             self.starts += 1
             self.pv_above_since_s = None
-            return surplus_a, surplus_txt, None
+            return surplus_a, Reason.PV_RUNNING, None, None
         if enough:
             self.pv_below_since_s = None
-            return surplus_a, surplus_txt, None
+            return surplus_a, Reason.PV_RUNNING, None, None
         if self.pv_below_since_s is None:
             self.pv_below_since_s = now
         below_s = now - self.pv_below_since_s
         if below_s >= cfg.disable_delay_s:
             self.pv_running = False
             self.pv_below_since_s = None
-            return 0, f"{surplus_txt}: below the minimum for {below_s:.0f} s, stopping", "sun"
-        return cfg.min_current_a, (f"{surplus_txt}: holding {cfg.min_current_a} A, stopping in "
-                                   f"{cfg.disable_delay_s - below_s:.0f} s if it stays low"), None
-
-
-def mode_in_force(base_mode: str, schedule: Iterable[_Window], local_now: datetime) -> tuple[str, _Window | None]:
-    """The mode that applies at local wall-clock time `local_now`: the first schedule window that
-    contains it wins, else the base mode."""
-    t = local_now.time().replace(tzinfo=None)
-    for window in schedule:
-        if window.contains(t):
-            return window.mode, window
-    return base_mode, None
-
-
-def next_window_start(schedule: Iterable[_Window], local_now: datetime) -> datetime | None:
-    """The next local time a schedule window starts (for "starts 00:30" on the screen)."""
-    best = None
-    for window in schedule:
-        candidate = local_now.replace(hour=window.start.hour, minute=window.start.minute, second=0,
-                                      microsecond=0)
-        if candidate <= local_now:
-            candidate += timedelta(days=1)
-        if best is None or candidate < best:
-            best = candidate
-    return best
+            return 0, Reason.PV_STOPPING, Waiting.SUN, below_s
+        return cfg.min_current_a, Reason.PV_HOLDING, None, cfg.disable_delay_s - below_s

@@ -1,11 +1,10 @@
-"""`wallbox simulate`: the real charging policy over a simulated day, second by second.
+"""`wallbox simulate`: the appliance's core over a simulated day, second by second.
 
 The day (appliance/sim/day.py) gives PV, house load and a car for every second. Every `step_s`
-seconds the inverter pushes a measurement: the appliance sees that moment's PV, the grid meter's
-reading (grid = house + car - PV; no reading with `meter=False`) and the car's power, and the
-policy (`Controller.decide`, the code the service runs) sets the wallbox's current. Like the
-service, the policy also runs every `cycle_s` seconds between pushes (default 1 s) with the latest
-push's data and the car's power of that moment. PV and house keep changing second by second: a PV
+seconds the inverter pushes a measurement: the appliance sees that moment's PV and the grid meter's
+reading (grid = house + car - PV; no reading with `meter=False`). Every `cycle_s` seconds (default
+1 s) the wallbox reports the car's power as a charger reading and the core (`ApplianceCore`, the
+code the service runs, stepped with the simulated clock) ticks and sets the wallbox's current. PV and house keep changing second by second: a PV
 drop between two pushes is unknown to the appliance until the next push, just as on the real
 installation. The car follows a new setpoint within the same second.
 
@@ -44,20 +43,24 @@ change, a window is in force while the local wall-clock time lies inside it (see
 
 from __future__ import annotations
 
-import argparse
 import math
-import sys
 import time as time_mod
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from ..config import EXAMPLE_PATH, ConfigError, Settings, load_settings, parse_settings
-from ..policy.control import MODES, Controller, Inputs, PolicySettings, clamp_current, mode_in_force
-from .day import PROFILES, Day, ProfileError, build_day
+from ..chargers.base import ChargerHealth, ChargerReading
+from ..config import EXAMPLE_PATH, Settings, parse_settings
+from ..core import ApplianceCore, Clocks
+from ..policy.control import PolicySettings, clamp_current
+from ..policy.schedule import mode_in_force
+from ..policy.types import MODES
+from ..sources.fronius import Measurement
+from .day import Day
 
 RULES = ("ours", "naive")
+READ_EVERY_S = 5  # the simulated wallbox reports an unchanged car this often (stale after 10 s)
+_NO_CLOCK = datetime(2000, 1, 1)  # the local time when no schedule needs one
 
 
 @dataclass(frozen=True)
@@ -158,399 +161,169 @@ def default_settings() -> Settings:
     return parse_settings(raw, str(EXAMPLE_PATH))
 
 
-def simulate_day(day: Day, settings: Settings, *, mode: str | None = None, step_s: int = 10,
-                 cycle_s: int = 1, meter: bool = True, rule: str = "ours",
-                 keep_pushes: bool = True) -> DayResult:
-    """Runs one day; see the module docstring for what is counted and how."""
+class _Appliance:
+    """What decides at a push or cycle: the appliance's core (rule "ours"), fed as on the real
+    installation (a wallbox reading, the push, a tick with the simulated clock), or the naive rule."""
+
+    def __init__(self, cfg: PolicySettings, rule: str, base_mode: str, schedule, clock, meter: bool):
+        self.rule, self.base_mode, self.schedule, self.clock, self.meter = rule, base_mode, schedule, clock, meter
+        self.wpa = cfg.watts_per_amp
+        self.core = ApplianceCore(cfg, default_mode=base_mode, schedule=schedule, logger=None)
+        self.naive = NaiveRule(cfg)
+        self.link_up = ChargerHealth(connected=True, holding=True)
+        self.reported: tuple | None = None
+        self.reported_at = -math.inf
+
+    def decide(self, t: int, push: bool, pv: float, pushed_grid: float | None, car_now_w: float,
+               plugged: bool) -> tuple[int, str]:
+        """(setpoint_a, mode in force) for second t."""
+        local = self.clock.local(t) if self.clock is not None else _NO_CLOCK
+        if self.rule != "ours":
+            mode = mode_in_force(self.base_mode, self.schedule, local)[0] if self.clock else self.base_mode
+            return self.naive.decide(mode, pv, pushed_grid, car_now_w), mode
+        core = self.core
+        # A new wallbox reading when something changed, else every few seconds like the link.
+        if (car_now_w, plugged) != self.reported or t - self.reported_at >= READ_EVERY_S:
+            amps = car_now_w / self.wpa
+            core.charger(ChargerReading(
+                at_s=float(t), car_connected=plugged, charging=car_now_w > 0, power_w=car_now_w,
+                currents_a=(amps, amps, amps), limit_a=None), self.link_up)
+            self.reported, self.reported_at = (car_now_w, plugged), t
+        if push:  # its grid reading includes what the car draws now
+            core.measurement(Measurement(
+                pv_w=pv, grid_w=pushed_grid, load_w=None, battery_w=None,
+                kind="powerflow" if self.meter else "inverter", inverter_time=None,
+                source="simulation", received_at=float(t)))
+        setpoint_a = core.tick(Clocks(float(t), local, float(t)))
+        return setpoint_a, core.decision.mode
+
+
+class _Tally:
+    """The day's sums, second by second (see the module docstring for what is counted)."""
+
+    def __init__(self, cfg: PolicySettings, day: Day, meter: bool):
+        wpa = cfg.watts_per_amp
+        self.allowance_w = cfg.allowance_w
+        self.limit_w = cfg.import_limit_w if meter else 0.0
+        self.stale_s = cfg.stale_after_s
+        self.min_w = cfg.min_current_a * wpa
+        self.cap_w = min(cfg.max_current_a, day.car.max_current_a) * wpa
+        self.wh = dict.fromkeys(("car", "pv_car", "unused", "takeable", "taken", "ov_in", "ov_out",
+                                 "il_in", "il_out"), 0.0)
+        self.s = dict.fromkeys(("ov_in", "ov_out", "il_in", "il_out"), 0)
+
+    def second(self, t: int, pv: float, house: float, car_w: float, needs: bool,
+               last_push_s: float, pv_known_w: float, house_known_w: float) -> None:
+        wh = self.wh
+        surplus = pv - house
+        pv_car = min(car_w, surplus) if surplus > 0 else 0.0
+        wh["car"] += car_w
+        wh["pv_car"] += pv_car
+        if surplus > car_w:
+            wh["unused"] += surplus - car_w
+        if needs and surplus >= self.min_w:
+            take = surplus if surplus < self.cap_w else self.cap_w
+            wh["takeable"] += take
+            wh["taken"] += pv_car if pv_car < take else take
+        fresh = t - last_push_s < self.stale_s
+        over = car_w - self.allowance_w - pv
+        if over > 0:
+            known = car_w - self.allowance_w - (pv_known_w if fresh else 0.0)
+            self._split("ov", over, known)
+        if self.limit_w > 0 and car_w > 0:
+            over = min(car_w, house + car_w - pv - self.limit_w)
+            if over > 0:
+                known_house = house_known_w if fresh else math.inf
+                known = min(car_w, known_house + car_w - (pv_known_w if fresh else 0.0) - self.limit_w)
+                self._split("il", over, known)
+
+    def _split(self, kind: str, over: float, known: float) -> None:
+        """The part the appliance knew of (outside) and the part within a push interval (in)."""
+        out = min(over, known) if known > 0 else 0.0
+        if out > 0:
+            self.wh[kind + "_out"] += out
+            self.s[kind + "_out"] += 1
+        if over - out > 1e-9:
+            self.wh[kind + "_in"] += over - out
+            self.s[kind + "_in"] += 1
+
+    def into(self, res: DayResult) -> None:
+        wh, s = self.wh, self.s
+        res.car_kwh, res.pv_to_car_kwh = wh["car"] / 3.6e6, wh["pv_car"] / 3.6e6
+        res.pv_unused_kwh, res.takeable_kwh = wh["unused"] / 3.6e6, wh["takeable"] / 3.6e6
+        res.taken_kwh = wh["taken"] / 3.6e6
+        res.over_allowance_in_drop_interval_wh = wh["ov_in"] / 3600
+        res.over_allowance_in_drop_interval_s = s["ov_in"]
+        res.over_allowance_outside_wh = wh["ov_out"] / 3600
+        res.over_allowance_outside_s = s["ov_out"]
+        res.over_import_limit_in_drop_interval_wh = wh["il_in"] / 3600
+        res.over_import_limit_in_drop_interval_s = s["il_in"]
+        res.over_import_limit_outside_wh = wh["il_out"] / 3600
+        res.over_import_limit_outside_s = s["il_out"]
+
+
+def _check_args(rule: str, step_s: int, cycle_s: int, base_mode: str) -> None:
     if rule not in RULES:
         raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
     if step_s < 1:
         raise ValueError(f"step_s must be at least 1 s, got {step_s}")
     if cycle_s < 1:
         raise ValueError(f"cycle_s must be at least 1 s, got {cycle_s}")
-    started = time_mod.perf_counter()
-    cfg = PolicySettings.from_settings(settings)
-    base_mode = mode or settings.control.mode
     if base_mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {base_mode!r}")
+
+
+def simulate_day(day: Day, settings: Settings, *, mode: str | None = None, step_s: int = 10,
+                 cycle_s: int = 1, meter: bool = True, rule: str = "ours",
+                 keep_pushes: bool = True) -> DayResult:
+    """Runs one day; see the module docstring for what is counted and how."""
+    base_mode = mode or settings.control.mode
+    _check_args(rule, step_s, cycle_s, base_mode)
+    started = time_mod.perf_counter()
+    cfg = PolicySettings.from_settings(settings)
     schedule = settings.control.schedule
     clock = LocalClock(day.day, settings.control.timezone) if schedule else None
-    controller = Controller(cfg)
-    naive = NaiveRule(cfg)
-
-    wpa = cfg.watts_per_amp
-    allowance_w = cfg.allowance_w
-    limit_w = cfg.import_limit_w if meter else 0.0
-    stale_s = cfg.stale_after_s
-    car = day.car
-    car_max_a = car.max_current_a
-    min_w = cfg.min_current_a * wpa
-    cap_w = min(cfg.max_current_a, car_max_a) * wpa
-    need_wh = car.need_wh
-
+    appliance = _Appliance(cfg, rule, base_mode, schedule, clock, meter)
+    tally = _Tally(cfg, day, meter)
     res = DayResult(day.name, base_mode, rule, step_s, meter)
-    pushes = res.pushes
-    car_series = res.car_w
-    setpoint_series = res.setpoint_a
-    setpoint_a = 0
-    last_push_s = -math.inf
-    pv_known_w = house_known_w = 0.0
-    prev_car_w = 0.0
-    car_wh = pv_car_wh = unused_wh = takeable_wh = taken_wh = 0.0
-    ov_in_wh = ov_out_wh = il_in_wh = il_out_wh = 0.0
-    ov_in_s = ov_out_s = il_in_s = il_out_s = 0
-    pv_w_series, house_series = day.pv_w, day.house_w
-    start_s = day.start_s
-    plug_from, plug_until = car.plugged_from_s, car.plugged_until_s
-    pushed_pv = pushed_grid = pushed_at = None
-    mode_now = base_mode
-
-    for i in range(day.end_s - start_s):
-        t = start_s + i
-        pv = pv_w_series[i]
-        house = house_series[i]
-        plugged = plug_from <= t < plug_until
+    wpa, car = cfg.watts_per_amp, day.car
+    car_max_a, need_wh = car.max_current_a, car.need_wh
+    setpoint_a, prev_car_w, mode_now = 0, 0.0, base_mode
+    last_push_s, pv_known_w, house_known_w, pushed_grid = -math.inf, 0.0, 0.0, None
+    for i in range(day.end_s - day.start_s):
+        t = day.start_s + i
+        pv, house = day.pv_w[i], day.house_w[i]
+        plugged = car.plugged_from_s <= t < car.plugged_until_s
         needs = plugged and need_wh > 1e-9
         push = i % step_s == 0
         if push or (rule == "ours" and i % cycle_s == 0):
             car_now_w = min(setpoint_a, car_max_a) * wpa if needs else 0.0
             if push:
-                pushed_pv, pushed_at = pv, float(t)
                 pushed_grid = house + car_now_w - pv if meter else None
                 last_push_s, pv_known_w, house_known_w = t, pv, house
-            if clock is not None:
-                mode_now, _ = mode_in_force(base_mode, schedule, clock.local(t))
             before = setpoint_a
-            if rule == "ours":
-                setpoint_a = controller.decide(Inputs(
-                    now_s=float(t), mode=mode_now, pv_w=pushed_pv, pv_at_s=pushed_at,
-                    grid_w=pushed_grid, grid_at_s=pushed_at if meter else None, car_w=car_now_w,
-                    car_connected=plugged,
-                )).setpoint_a
-            else:
-                setpoint_a = naive.decide(mode_now, pv, pushed_grid, car_now_w)
-            if setpoint_a != before:
-                res.setpoint_changes += 1
+            setpoint_a, mode_now = appliance.decide(t, push, pv, pushed_grid, car_now_w, plugged)
+            res.setpoint_changes += setpoint_a != before
             if push and keep_pushes:
-                pushes.append(Push(t, mode_now, pv, house, pushed_grid, car_now_w, plugged, needs,
-                                   before, setpoint_a))
-        car_w = min(setpoint_a, car_max_a) * wpa if needs else 0.0
-        if car_w > need_wh * 3600.0:
-            car_w = need_wh * 3600.0
+                res.pushes.append(Push(t, mode_now, pv, house, pushed_grid, car_now_w, plugged, needs,
+                                       before, setpoint_a))
+        car_w = min(min(setpoint_a, car_max_a) * wpa if needs else 0.0, need_wh * 3600.0)
         need_wh -= car_w / 3600.0
-        car_series.append(car_w)
-        setpoint_series.append(setpoint_a)
+        res.car_w.append(car_w)
+        res.setpoint_a.append(setpoint_a)
         if (car_w > 0) != (prev_car_w > 0):
-            if car_w > 0:
-                res.starts += 1
-            else:
-                res.stops += 1
+            res.starts += car_w > 0
+            res.stops += car_w <= 0
         prev_car_w = car_w
-
-        surplus = pv - house
-        pv_car = min(car_w, surplus) if surplus > 0 else 0.0
-        car_wh += car_w
-        pv_car_wh += pv_car
-        if surplus > car_w:
-            unused_wh += surplus - car_w
-        if needs and surplus >= min_w:
-            take = surplus if surplus < cap_w else cap_w
-            takeable_wh += take
-            taken_wh += pv_car if pv_car < take else take
-
-        fresh = t - last_push_s < stale_s
-        over = car_w - allowance_w - pv
-        if over > 0:
-            known = car_w - allowance_w - (pv_known_w if fresh else 0.0)
-            out = min(over, known) if known > 0 else 0.0
-            if out > 0:
-                ov_out_wh += out
-                ov_out_s += 1
-            if over - out > 1e-9:
-                ov_in_wh += over - out
-                ov_in_s += 1
-        if limit_w > 0 and car_w > 0:
-            over = min(car_w, house + car_w - pv - limit_w)
-            if over > 0:
-                known_house = house_known_w if fresh else math.inf
-                known = min(car_w, known_house + car_w - (pv_known_w if fresh else 0.0) - limit_w)
-                out = min(over, known) if known > 0 else 0.0
-                if out > 0:
-                    il_out_wh += out
-                    il_out_s += 1
-                if over - out > 1e-9:
-                    il_in_wh += over - out
-                    il_in_s += 1
-
-    res.car_kwh = car_wh / 3.6e6
-    res.pv_to_car_kwh = pv_car_wh / 3.6e6
-    res.pv_unused_kwh = unused_wh / 3.6e6
-    res.takeable_kwh = takeable_wh / 3.6e6
-    res.taken_kwh = taken_wh / 3.6e6
-    res.over_allowance_in_drop_interval_wh = ov_in_wh / 3600
-    res.over_allowance_in_drop_interval_s = ov_in_s
-    res.over_allowance_outside_wh = ov_out_wh / 3600
-    res.over_allowance_outside_s = ov_out_s
-    res.over_import_limit_in_drop_interval_wh = il_in_wh / 3600
-    res.over_import_limit_in_drop_interval_s = il_in_s
-    res.over_import_limit_outside_wh = il_out_wh / 3600
-    res.over_import_limit_outside_s = il_out_s
+        tally.second(t, pv, house, car_w, needs, last_push_s, pv_known_w, house_known_w)
+    tally.into(res)
     res.need_left_kwh = max(0.0, need_wh) / 1000
     res.run_time_s = time_mod.perf_counter() - started
     return res
 
 
-# ---------------------------------------------------------------------------------------------
-# Chart
+def register(subparsers):
+    """Adds `wallbox simulate` to the command line (appliance/sim/simulate_cli.py)."""
+    from .simulate_cli import register as add
 
-
-def draw_chart(day: Day, result: DayResult, path: str | Path, settings: Settings,
-               title: str | None = None) -> Path:
-    """The day as a PNG (Pillow): PV, house, car, allowance + PV; hours and kW on the axes."""
-    from PIL import Image, ImageDraw, ImageFont
-
-    width, height = 1200, 560
-    left, right, top, bottom = 70, 20, 50, 80
-    plot_w, plot_h = width - left - right, height - top - bottom
-    allowance_w = settings.grid.allowance_w
-    n = day.end_s - day.start_s
-    top_w = max(max(day.pv_w) + allowance_w, max(result.car_w or [0.0]), max(day.house_w)) * 1.05
-    top_kw = max(2, math.ceil(top_w / 2000) * 2)
-    font = ImageFont.load_default(size=15)
-    small = ImageFont.load_default(size=13)
-    img = Image.new("RGB", (width, height), "white")
-    d = ImageDraw.Draw(img)
-
-    def x_of(t_s: float) -> float:
-        return left + (t_s - day.start_s) / n * plot_w
-
-    def y_of(watts: float) -> float:
-        return top + plot_h - watts / (top_kw * 1000) * plot_h
-
-    # Grid lines and labels.
-    kw_step = 2 if top_kw <= 24 else 4
-    for kw in range(0, top_kw + 1, kw_step):
-        y = y_of(kw * 1000)
-        d.line([(left, y), (left + plot_w, y)], fill=(225, 225, 225))
-        d.text((left - 8, y), f"{kw} kW", fill="black", font=small, anchor="rm")
-    first_h, last_h = math.ceil(day.start_s / 3600), math.floor(day.end_s / 3600)
-    hour_step = 2 if last_h - first_h > 12 else 1
-    for h in range(first_h, last_h + 1, hour_step):
-        x = x_of(h * 3600)
-        d.line([(x, top), (x, top + plot_h)], fill=(235, 235, 235))
-        d.text((x, top + plot_h + 6), f"{h:02d}:00", fill="black", font=small, anchor="mt")
-    d.rectangle([left, top, left + plot_w, top + plot_h], outline="black")
-
-    # One value per pixel column: the mean of its seconds (peaks of a few seconds are thinner).
-    cols = int(plot_w)
-
-    def column_means(series: list[float]) -> list[float]:
-        out = []
-        for c in range(cols):
-            a, b = c * n // cols, max(c * n // cols + 1, (c + 1) * n // cols)
-            out.append(sum(series[a:b]) / (b - a))
-        return out
-
-    pv, house, car = column_means(day.pv_w), column_means(day.house_w), column_means(result.car_w)
-    xs = [left + c + 0.5 for c in range(cols)]
-    pv_poly = [(xs[0], y_of(0))] + [(x, y_of(v)) for x, v in zip(xs, pv)] + [(xs[-1], y_of(0))]
-    d.polygon(pv_poly, fill=(255, 226, 120))
-    car_poly = [(xs[0], y_of(0))] + [(x, y_of(v)) for x, v in zip(xs, car)] + [(xs[-1], y_of(0))]
-    d.polygon(car_poly, fill=(150, 190, 245))
-    d.line([(x, y_of(v)) for x, v in zip(xs, pv)], fill=(230, 160, 0), width=2)
-    d.line([(x, y_of(v)) for x, v in zip(xs, house)], fill=(90, 90, 90), width=2)
-    d.line([(x, y_of(v)) for x, v in zip(xs, car)], fill=(20, 80, 200), width=2)
-    d.line([(x, y_of(v + allowance_w)) for x, v in zip(xs, pv)], fill=(210, 30, 30), width=2)
-
-    head = title or f"{day.name}: {result.mode} mode, pushes every {result.step_s} s"
-    d.text((left, 14), head, fill="black", font=font)
-    figures = (f"car {result.car_kwh:.1f} kWh, of it PV {result.pv_to_car_kwh:.1f} kWh; "
-               f"PV unused {result.pv_unused_kwh:.1f} kWh; starts {result.starts}")
-    d.text((left + plot_w, 14), figures, fill="black", font=small, anchor="ra")
-    legend = [((255, 226, 120), "PV"), ((90, 90, 90), "house"), ((20, 80, 200), "car (wallbox)"),
-              ((210, 30, 30), f"allowance {allowance_w / 1000:g} kW + PV: the car's limit")]
-    x = left
-    y = height - 28
-    for colour, label in legend:
-        d.rectangle([x, y - 7, x + 22, y + 7], fill=colour)
-        d.text((x + 30, y), label, fill="black", font=font, anchor="lm")
-        x += 40 + d.textlength(label, font=font) + 20
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path)
-    return path
-
-
-# ---------------------------------------------------------------------------------------------
-# Command line
-
-TARGET_SHARE = {"clear": 0.90, "cloudy": 0.75}
-MAX_STARTS = 6
-
-
-def _share(r: DayResult) -> str:
-    s = r.takeable_share
-    return "n/a (none)" if s is None else f"{s * 100:.1f} %"
-
-
-def _rows(r: DayResult, cfg_limit: bool) -> list[tuple[str, str]]:
-    rows = [
-        ("energy to the car", f"{r.car_kwh:.2f} kWh"),
-        ("PV energy into the car", f"{r.pv_to_car_kwh:.2f} kWh"),
-        ("PV surplus left unused", f"{r.pv_unused_kwh:.2f} kWh"),
-        ("takeable PV surplus (min..max A)", f"{r.takeable_kwh:.2f} kWh"),
-        ("share of it into the car", _share(r)),
-        ("over allowance, within 1 push after a PV drop",
-         f"{r.over_allowance_in_drop_interval_wh:.1f} Wh / {r.over_allowance_in_drop_interval_s} s"),
-        ("over allowance, outside that (target 0)",
-         f"{r.over_allowance_outside_wh:.1f} Wh / {r.over_allowance_outside_s} s"),
-    ]
-    if cfg_limit:
-        rows += [
-            ("over import limit, within 1 push",
-             f"{r.over_import_limit_in_drop_interval_wh:.1f} Wh / "
-             f"{r.over_import_limit_in_drop_interval_s} s"),
-            ("over import limit, outside (target 0)",
-             f"{r.over_import_limit_outside_wh:.1f} Wh / {r.over_import_limit_outside_s} s"),
-        ]
-    rows += [
-        (f"starts / stops (target <= {MAX_STARTS} starts)", f"{r.starts} / {r.stops}"),
-        ("setpoint changes", f"{r.setpoint_changes}"),
-        ("car's need left at the end", f"{r.need_left_kwh:.2f} kWh"),
-        ("run time of the day", f"{r.run_time_s:.2f} s"),
-    ]
-    return rows
-
-
-def _print_day(day: Day, results: list[DayResult], settings: Settings, out) -> None:
-    r0 = results[0]
-    meter = "with grid meter" if r0.meter else "no grid meter (surplus = PV - house base load)"
-    print(f"Profile {day.name}: {day.description}", file=out)
-    print(f"Mode {r0.mode}, pushes every {r0.step_s} s, {meter}, allowance "
-          f"{settings.grid.allowance_w / 1000:g} kW", file=out)
-    limit = settings.grid.import_limit_w > 0 and r0.meter
-    table = [_rows(r, limit) for r in results]
-    head = [r.rule for r in results]
-    w0 = max(len(k) for k, _ in table[0])
-    print(" " * (w0 + 2) + "".join(f"{h:>20}" for h in head), file=out)
-    for i, (key, _) in enumerate(table[0]):
-        print(f"{key:<{w0}}  " + "".join(f"{t[i][1]:>20}" for t in table), file=out)
-
-
-def _markdown(settings: Settings, seed: int, step_s: int, out) -> bool:
-    """The README table: every built-in profile, fast and pv, ours vs naive. True if all targets held."""
-    ok = True
-    print("| profile | mode | rule | car kWh | PV into car kWh | PV unused kWh | share of takeable PV "
-          "| over allowance after a PV drop (Wh / s) | over allowance otherwise (Wh) | starts "
-          "| setpoint changes | run time s |", file=out)
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|", file=out)
-    for name in PROFILES:
-        day = build_day(name, seed)
-        for mode in ("fast", "pv"):
-            ours = simulate_day(day, settings, mode=mode, step_s=step_s, rule="ours")
-            naive = simulate_day(day, settings, mode=mode, step_s=step_s, rule="naive")
-            for r in (ours, naive):
-                print(f"| {name} | {mode} | {r.rule} | {r.car_kwh:.1f} | {r.pv_to_car_kwh:.1f} | "
-                      f"{r.pv_unused_kwh:.1f} | {_share(r) if mode == 'pv' else ''} | "
-                      f"{r.over_allowance_in_drop_interval_wh:.1f} / "
-                      f"{r.over_allowance_in_drop_interval_s} | {r.over_allowance_outside_wh:.1f} | "
-                      f"{r.starts} | {r.setpoint_changes} | {r.run_time_s:.2f} |", file=out)
-            ok &= not target_misses(ours, naive)
-    return ok
-
-
-def target_misses(ours: DayResult, naive: DayResult) -> list[str]:
-    """The targets this day misses (empty when all hold), as sentences."""
-    misses = []
-    if ours.over_allowance_outside_wh > 0:
-        misses.append(f"{ours.over_allowance_outside_wh:.1f} Wh over the allowance outside the push "
-                      "interval after a PV drop (target 0)")
-    if ours.over_allowance_in_drop_interval_wh > naive.over_allowance_in_drop_interval_wh:
-        misses.append("more grid import over the allowance than the naive rule")
-    if ours.over_import_limit_outside_wh > 0:
-        misses.append(f"{ours.over_import_limit_outside_wh:.1f} Wh over the import limit (target 0)")
-    if ours.starts > MAX_STARTS:
-        misses.append(f"{ours.starts} starts (target at most {MAX_STARTS})")
-    # The naive rule knows no import limit; when it breaks it, its calm is no yardstick.
-    if ours.setpoint_changes > naive.setpoint_changes and naive.over_import_limit_outside_wh == 0:
-        misses.append(f"{ours.setpoint_changes} setpoint changes, naive {naive.setpoint_changes}")
-    need = TARGET_SHARE.get(ours.profile)
-    if ours.mode == "pv" and need is not None and (ours.takeable_share or 0.0) < need:
-        misses.append(f"{_share(ours)} of the takeable PV surplus (target {need * 100:.0f} %)")
-    return misses
-
-
-def cmd_simulate(args) -> int:
-    out = sys.stdout
-    if args.config:
-        try:
-            settings = load_settings(args.config)
-        except (OSError, ConfigError) as e:
-            print(f"{args.config}: cannot be used: {e}", file=sys.stderr)
-            return 2
-    else:
-        settings = default_settings()
-    if args.import_limit_w is not None:
-        from ..config import with_overrides
-
-        settings = with_overrides(settings, grid={"import_limit_w": args.import_limit_w})
-    if args.all:
-        started = time_mod.perf_counter()
-        ok = _markdown(settings, args.seed, args.step_s, out)
-        print(f"\n{len(PROFILES) * 4} days in {time_mod.perf_counter() - started:.1f} s; "
-              f"targets {'met' if ok else 'MISSED'}", file=out)
-        return 0 if ok else 1
-    try:
-        day = build_day(args.profile, args.seed)
-    except (ProfileError, ValueError) as e:
-        print(f"wallbox simulate: {e}", file=sys.stderr)
-        return 2
-    mode = args.mode or settings.control.mode
-    results = [simulate_day(day, settings, mode=mode, step_s=args.step_s, meter=not args.no_meter)]
-    if args.compare:
-        results.append(simulate_day(day, settings, mode=mode, step_s=args.step_s,
-                                    meter=not args.no_meter, rule="naive"))
-    _print_day(day, results, settings, out)
-    if args.compare:
-        misses = target_misses(results[0], results[1])
-        print("Targets: " + ("all met" if not misses else "MISSED: " + "; ".join(misses)), file=out)
-    if args.chart:
-        path = draw_chart(day, results[0], args.chart, settings)
-        print(f"Chart written to {path}", file=out)
-    return 0
-
-
-def register(subparsers) -> argparse.ArgumentParser:
-    """Adds `wallbox simulate` to the command line's subparsers."""
-    p = subparsers.add_parser(
-        "simulate", help="run the charging policy over a simulated day and print the figures",
-        description="Runs the real charging policy over a simulated day (PV, house, car) with "
-                    "inverter pushes every --step-s seconds and prints energy, PV use, grid import "
-                    "over the allowance, starts and setpoint changes.")
-    p.add_argument("--profile", default="clear",
-                   help=f"{' | '.join(PROFILES)} | FILE.csv with columns timestamp,pv_w,house_w "
-                        "(default clear)")
-    p.add_argument("--config", help="settings file (default: the example settings)")
-    p.add_argument("--mode", choices=MODES, help="charging mode (default: the settings' mode)")
-    p.add_argument("--seed", type=int, default=1, help="seed of the day's random models (default 1)")
-    p.add_argument("--step-s", type=int, default=10, help="seconds between inverter pushes (default 10)")
-    p.add_argument("--no-meter", action="store_true",
-                   help="no grid meter: pv mode estimates the surplus as PV - house base load")
-    p.add_argument("--import-limit-w", type=int, help="override grid.import_limit_w")
-    p.add_argument("--compare", action="store_true", help="also run the naive rule, side by side")
-    p.add_argument("--chart", metavar="FILE.png", help="draw the day into a PNG file")
-    p.add_argument("--all", action="store_true",
-                   help="every built-in profile in fast and pv mode, ours vs naive, as a Markdown table")
-    p.set_defaults(func=cmd_simulate)
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="wallbox")
-    register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["simulate", *(argv if argv is not None else sys.argv[1:])])
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return add(subparsers)

@@ -1,46 +1,34 @@
-"""A simulated Vestel EVC04 wallbox: a pymodbus server with the EMS register map and a small car model.
+"""A simulated Vestel EVC04 wallbox: the EMS register map and a small car model.
 
-Built on pymodbus' SimDevice: the device's registers are laid out from the same register map
-the driver uses (appliance/chargers/vestel_ems/), unlisted addresses inside the map are marked invalid so
-pymodbus answers ILLEGAL ADDRESS for a read across them, and the async `action` callback runs
-the model on every request: it fills in fresh values before a read, applies writes, answers
-ILLEGAL FUNCTION to anything but functions 3, 4 and 6, and ILLEGAL ADDRESS to the wrong
-register kind. A trace hook records every request as it came off the wire, gap-spanning ones
-included, so tests can check what the driver asked for.
+Served over Modbus TCP or RTU by the pymodbus glue in wallbox_modbus.py, laid out from the same
+register map the driver uses (appliance/chargers/vestel_ems/).
 
 Quirks of the real box that the model reproduces: the alive register (6000) is checked and
 cleared every failsafe_timeout/2 s (never more often than every 3 s); a missed heartbeat drops
 the box to the failsafe current (2000) and it stays there until 5004 is written again; after
 0 A was written and the car unplugged, 5004 reads back 6.
+
+Faults for tests: registers missing (ILLEGAL ADDRESS), writes refused with an exception code,
+forced (implausible) words, frozen answers; and a clock of the test's own.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
+import re
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
 
 from appliance.chargers.vestel_ems import registers as vestel
-from appliance.chargers.vestel_ems.registers import HOLDING, INPUT, REGISTER_MAP, REGISTERS
+from appliance.chargers.vestel_ems.registers import REGISTER_MAP, REGISTERS
+
+from .wallbox_modbus import ModbusServing, SimRequest  # noqa: F401  (SimRequest: part of this module's interface)
 
 CABLE_MAX_A = 32  # the simulated cable is a 32 A Type 2 cable
 
 
-@dataclass(frozen=True)
-class SimRequest:
-    """One request as the server received it."""
-
-    at_s: float  # time.monotonic()
-    function_code: int
-    address: int
-    count: int
-    values: tuple[int, ...]  # written values (empty for reads)
-    unlisted: tuple[int, ...]  # addresses of the request that the map does not list
-
-
-class SimulatedWallbox:
+class SimulatedWallbox(ModbusServing):
     """A Vestel EVC04 on Modbus TCP or RTU, with a car that can be plugged in."""
 
     def __init__(
@@ -53,6 +41,10 @@ class SimulatedWallbox:
         voltage_v: float = 230.0,
         energy_time_scale: float = 1.0,
         refuse_gaps: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+        alive_check_min_s: float = 3.0,
+        firmware: str = "v3.187.0-sim",
+        phase_switch_s: float = 5.0,
     ):
         self.unit_id = unit_id
         self.max_current_a = max_current_a
@@ -60,9 +52,16 @@ class SimulatedWallbox:
         self.voltage_v = voltage_v
         self.energy_time_scale = energy_time_scale
         self.refuse_gaps = refuse_gaps
+        # Tests step a clock of their own; the box's watchdog, meter and records follow it.
+        self._clock = clock
+        # The real box checks the alive register no more often than every 3 s; tests may shorten it.
+        self.alive_check_min_s = alive_check_min_s
+        self.firmware = firmware
+        # How long a car takes to charge again after its phases were switched.
+        self.phase_switch_s = phase_switch_s
 
         self._lock = threading.RLock()
-        now = time.monotonic()
+        now = clock()
         self._started_mono = now
         self._started_wall = time.time()
         self._last_tick = now
@@ -83,6 +82,17 @@ class SimulatedWallbox:
         self._session_start_s: float | None = None
         self._session_end_hhmmss = 0
 
+        # 405: 1 = 3 phases (the box's default, back after every new connection), 0 = 1 phase.
+        self._phase_setting = 1
+        self._resume_at: float | None = None  # the car charges again after a phase switch
+        self.phase_switches = 0
+
+        self._init_records()
+        if tuple(int(part) for part in re.findall(r"\d+", firmware)[:2]) < (3, 187):
+            self.missing_registers.add(REGISTERS["phase_switch"].address)  # older firmware has no 405
+        self._init_serving()
+
+    def _init_records(self) -> None:
         self.alive_writes = 0
         self.violations: list[str] = []
         # Records for tests; the oldest half is dropped beyond this so a long demo stays small.
@@ -91,14 +101,14 @@ class SimulatedWallbox:
         self.writes: list[tuple[int, int]] = []  # (address, value) in the order the box got them
         # Addresses this box answers ILLEGAL ADDRESS for, like a firmware that lacks them.
         self.missing_registers: set[int] = set()
+        # Faults: writes to these addresses are answered with this Modbus exception code (e.g.
+        # {5004: 3}: ILLEGAL VALUE to every setpoint while 6000 and 2000 are still accepted) ...
+        self.refused_writes: dict[int, int] = {}
+        # ... and these words replace what the box would answer (implausible values, e.g.
+        # {1020: 0xFFFF, 1021: 0xFFFF} for a power of 4 GW).
+        self.forced_words: dict[int, int] = {}
         self.connections = 0  # Modbus connections opened to the box (TCP) since creation
         self._frozen_words: dict[int, int] | None = None
-
-        self._kind_of = {a: reg.kind for reg in REGISTER_MAP for a in range(reg.address, reg.end)}
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._server = None
-        self._stopped: asyncio.Event | None = None
 
     # --- what the box holds and what the car does -------------------------------------------------
 
@@ -113,8 +123,13 @@ class SimulatedWallbox:
             return self._current_a
 
     @property
+    def active_phases(self) -> int:
+        """The phases the car charges on: 405 switches a 3-phase box to one."""
+        return 1 if self.phases == 3 and self._phase_setting == 0 else self.phases
+
+    @property
     def power_w(self) -> int:
-        return round(self.current_a * self.voltage_v * self.phases)
+        return round(self.current_a * self.voltage_v * self.active_phases)
 
     @property
     def energy_wh(self) -> float:
@@ -136,6 +151,13 @@ class SimulatedWallbox:
             return self._in_failsafe
 
     @property
+    def granted_a(self) -> int:
+        """What the box grants the car now: its setpoint, or its failsafe current after a missed heartbeat."""
+        with self._lock:
+            self.tick()
+            return self._effective_setpoint_a()
+
+    @property
     def failsafe_current_a(self) -> int:
         return self._failsafe_current_a
 
@@ -152,7 +174,7 @@ class SimulatedWallbox:
             self.tick()
             self._car_max_a = car_max_a
             self._session_wh = 0.0
-            self._session_start_s = time.monotonic()
+            self._session_start_s = self._clock()
             self._session_end_hhmmss = 0
             self._update_current()
 
@@ -160,7 +182,7 @@ class SimulatedWallbox:
         with self._lock:
             self.tick()
             self._car_max_a = None
-            self._session_end_hhmmss = self._hhmmss(time.monotonic())
+            self._session_end_hhmmss = self._hhmmss(self._clock())
             if self._setpoint_a == 0:
                 # Seen on real boxes: after 0 was written and the car left, 5004 reads back 6.
                 self._setpoint_a = 6
@@ -175,7 +197,7 @@ class SimulatedWallbox:
             self._frozen_words = self.register_words()
 
     def _alive_check_interval_s(self) -> float:
-        return max(self._failsafe_timeout_s / 2.0, 3.0)
+        return max(self._failsafe_timeout_s / 2.0, self.alive_check_min_s)
 
     def _effective_setpoint_a(self) -> int:
         return self._failsafe_current_a if self._in_failsafe else self._setpoint_a
@@ -184,14 +206,17 @@ class SimulatedWallbox:
         if self._car_max_a is None:
             self._current_a = 0.0
             return
+        if self._resume_at is not None:
+            self._current_a = 0.0  # the car restarts on its new phases after a while
+            return
         granted = min(self._effective_setpoint_a(), self._car_max_a, self.max_current_a, CABLE_MAX_A)
         # Below 6 A no car charges (IEC 61851): 0 pauses, 1-5 A would too.
         self._current_a = float(granted) if granted >= vestel.MIN_CHARGING_CURRENT_A else 0.0
 
     def tick(self, now: float | None = None) -> None:
-        """Advance the model to `now` (time.monotonic())."""
+        """Advance the model to `now` (the box's clock: time.monotonic() unless a test gave one)."""
         with self._lock:
-            now = time.monotonic() if now is None else now
+            now = self._clock() if now is None else now
             # The watchdog runs at its own rhythm, check by check, so a late tick is still exact.
             while self._failsafe_timeout_s > 0 and now >= self._next_alive_check:
                 self._integrate(self._next_alive_check)
@@ -201,6 +226,10 @@ class SimulatedWallbox:
                     self._in_failsafe = True
                     self._update_current()
                 self._next_alive_check += self._alive_check_interval_s()
+            if self._resume_at is not None and now >= self._resume_at:
+                self._integrate(self._resume_at)
+                self._resume_at = None
+                self._update_current()
             self._integrate(now)
 
     def _integrate(self, now: float) -> None:
@@ -208,7 +237,7 @@ class SimulatedWallbox:
         if dt_s <= 0:
             return
         self._last_tick = now
-        energy_wh = self._current_a * self.voltage_v * self.phases * dt_s * self.energy_time_scale / 3600.0
+        energy_wh = self._current_a * self.voltage_v * self.active_phases * dt_s * self.energy_time_scale / 3600.0
         self._meter_wh += energy_wh
         self._session_wh += energy_wh
 
@@ -219,11 +248,11 @@ class SimulatedWallbox:
         return t.hour * 10000 + t.minute * 100 + t.second
 
     def _values(self) -> dict[str, int | str]:
-        now = time.monotonic()
+        now = self._clock()
         wall = dt.datetime.fromtimestamp(self._started_wall + (now - self._started_mono))
         plugged = self._car_max_a is not None
         current_ma = round(self._current_a * 1000)
-        phase_ma = [current_ma if i < self.phases else 0 for i in range(3)]
+        phase_ma = [current_ma if i < self.active_phases else 0 for i in range(3)]
         phase_w = [round(ma / 1000 * self.voltage_v) for ma in phase_ma]
         if not plugged:
             state = 0  # Available
@@ -236,7 +265,7 @@ class SimulatedWallbox:
             "chargepoint_id": "SIMULATED-EVC04",
             "brand": "Vestel",
             "model": "EVC04-AC22" if self.phases == 3 else "EVC04-AC7",
-            "firmware": "v3.187.0-sim",
+            "firmware": self.firmware,
             "box_date": (wall.year % 100) * 10000 + wall.month * 100 + wall.day,
             "box_time": wall.hour * 10000 + wall.minute * 100 + wall.second,
             "max_power_w": round(self.max_current_a * self.voltage_v * self.phases),
@@ -268,6 +297,7 @@ class SimulatedWallbox:
             "failsafe_current_a": self._failsafe_current_a,
             "failsafe_timeout_s": self._failsafe_timeout_s,
             "setpoint_a": self._setpoint_a,
+            "phase_switch": self._phase_setting,
             "alive": self._alive,
         }
 
@@ -302,162 +332,28 @@ class SimulatedWallbox:
             self._failsafe_current_a = value
         elif address == REGISTERS["failsafe_timeout_s"].address:
             self._failsafe_timeout_s = value
-            self._next_alive_check = time.monotonic() + self._alive_check_interval_s()
+            self._next_alive_check = self._clock() + self._alive_check_interval_s()
+        elif address == REGISTERS["phase_switch"].address:
+            self._switch_phases(1 if value else 0, now_text)
         self._update_current()
 
-    # --- pymodbus glue ---------------------------------------------------------------------------
+    def _switch_phases(self, setting: int, now_text: str) -> None:
+        if setting == self._phase_setting or self.phases != 3:
+            return
+        if self._current_a > 0:
+            self.violations.append(f"{now_text}: 405 (phases) switched while the car drew {self._current_a:g} A.")
+        self._phase_setting = setting
+        self.phase_switches += 1
+        self._resume_at = self._clock() + self.phase_switch_s
 
-    def _device(self):
-        from pymodbus.simulator import DataType, SimData, SimDevice
-
-        blocks = [
-            SimData(address=reg.address, values=[0] * reg.count, datatype=DataType.REGISTERS) for reg in REGISTER_MAP
-        ]
-        if not self.refuse_gaps:
-            # A lenient box: every address between the first and the last listed one answers 0.
-            listed = set(self._kind_of)
-            first, last = min(listed), max(listed)
-            gap_start = None
-            for address in range(first, last + 2):
-                if address not in listed and address <= last:
-                    gap_start = address if gap_start is None else gap_start
-                elif gap_start is not None:
-                    blocks.append(
-                        SimData(address=gap_start, count=address - gap_start, values=0, datatype=DataType.REGISTERS)
-                    )
-                    gap_start = None
-        return SimDevice(id=self.unit_id, simdata=blocks, action=self._action)
-
-    async def _action(self, function_code, start_address, address, count, registers, set_values):
-        from pymodbus.constants import ExcCodes
-
-        if function_code not in (3, 4, 6):
-            return ExcCodes.ILLEGAL_FUNCTION
-        wanted = INPUT if function_code == 4 else HOLDING
-        for a in range(address, address + count):
-            kind = self._kind_of.get(a)
-            if (kind is not None and kind != wanted) or a in self.missing_registers:
-                return ExcCodes.ILLEGAL_ADDRESS
+    def connection_opened(self) -> None:
+        """A new Modbus TCP connection: frozen answers end, and 405 is back at its default (3 phases)."""
         with self._lock:
             self.tick()
-            if set_values is not None:
-                for offset, value in enumerate(set_values):
-                    self._apply_write(address + offset, int(value))
-                return None
-            words = self._frozen_words if self._frozen_words is not None else self.register_words()
-        for a in range(address, address + count):
-            registers[a - start_address] = words.get(a, 0)
-        return None
+            self.connections += 1
+            self._frozen_words = None
+            self._phase_setting = 1
 
-    def _trace_pdu(self, sending: bool, pdu):
-        if not sending:
-            fc = int(getattr(pdu, "function_code", 0))
-            address = int(getattr(pdu, "address", 0))
-            values: tuple[int, ...] = ()
-            if fc in (6, 16):
-                values = tuple(int(v) for v in (getattr(pdu, "registers", None) or []))
-            count = len(values) if fc in (6, 16) else int(getattr(pdu, "count", 1) or 1)
-            kind = INPUT if fc == 4 else HOLDING
-            unlisted = tuple(vestel.unlisted_in(kind, address, count)) if fc in (3, 4, 6, 16) else ()
-            with self._lock:
-                self.requests.append(SimRequest(time.monotonic(), fc, address, count, values, unlisted))
-                if len(self.requests) > self.max_records:
-                    del self.requests[: self.max_records // 2]
-        return pdu
-
-    def _trace_connect(self, connected: bool) -> None:
-        if connected:
-            with self._lock:
-                self.connections += 1
-                self._frozen_words = None
-
-    def _serve(self, make_server, ready: threading.Event, result: dict) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-
-        async def main():
-            try:
-                server = make_server()
-                await server.serve_forever(background=True)
-            except Exception as exc:  # reported to the caller of serve_*
-                result["error"] = exc
-                ready.set()
-                return
-            self._server = server
-            self._stopped = asyncio.Event()
-            sockets = getattr(getattr(server, "transport", None), "sockets", None)
-            if sockets:
-                result["port"] = sockets[0].getsockname()[1]
-            ready.set()
-            while not self._stopped.is_set():
-                self.tick()
-                try:
-                    await asyncio.wait_for(self._stopped.wait(), 0.25)
-                except asyncio.TimeoutError:
-                    pass
-            await server.shutdown()
-
-        try:
-            loop.run_until_complete(main())
-        finally:
-            loop.close()
-
-    def _start(self, make_server, what: str) -> dict:
-        if self._thread is not None:
-            raise RuntimeError("The simulated wallbox is already serving; stop() it first.")
-        ready = threading.Event()
-        result: dict = {}
-        self._thread = threading.Thread(target=self._serve, args=(make_server, ready, result), name="sim-wallbox", daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError(f"The simulated wallbox did not start {what} within 10 s.")
-        if "error" in result:
-            self._thread.join(5)
-            self._thread = None
-            raise RuntimeError(f"The simulated wallbox could not start {what}: {result['error']}")
-        return result
-
-    def serve_tcp(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        """Serve Modbus TCP in a background thread; returns the port."""
-        from pymodbus.server import ModbusTcpServer
-
-        def make():
-            return ModbusTcpServer(
-                self._device(), address=(host, port), trace_pdu=self._trace_pdu, trace_connect=self._trace_connect
-            )
-
-        result = self._start(make, f"on {host}:{port}")
-        return int(result["port"])
-
-    def serve_rtu(self, device: str, baudrate: int = 9600, parity: str = "N", stopbits: int = 1) -> None:
-        """Serve Modbus RTU on a serial device (a pseudo-terminal in tests) in a background thread."""
-        from pymodbus.server import ModbusSerialServer
-
-        def make():
-            return ModbusSerialServer(
-                self._device(),
-                port=device,
-                baudrate=baudrate,
-                bytesize=8,
-                parity=parity,
-                stopbits=stopbits,
-                trace_pdu=self._trace_pdu,
-                trace_connect=self._trace_connect,
-            )
-
-        self._start(make, f"on {device}")
-
-    def stop(self) -> None:
-        thread, loop = self._thread, self._loop
-        if thread is None or loop is None:
-            return
-        if self._stopped is not None:
-            loop.call_soon_threadsafe(self._stopped.set)
-        thread.join(10)
-        self._thread = None
-        self._loop = None
-        self._server = None
-        self._stopped = None
 
     def __enter__(self) -> SimulatedWallbox:
         return self

@@ -7,3 +7,4 @@ from .client import (  # noqa: F401
 from .charger import EmsCharger  # noqa: F401
 from .link import WallboxLink  # noqa: F401
 from .registers import REGISTER_MAP, REGISTERS  # noqa: F401
+from .schedule import StatusSchedule  # noqa: F401

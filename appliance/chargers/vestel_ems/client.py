@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from .registers import (
     HOLDING, IDENTITY_PLAN, INPUT, MAX_CURRENT_A, MIN_CHARGING_CURRENT_A, REGISTERS, STATUS_PLAN,
-    ReadRun, decode, encode,
+    ReadRun, decode,
 )
 
 log = logging.getLogger("appliance.vestel")
@@ -101,7 +101,11 @@ def _check_current(current_a: int, what: str) -> int:
 
 
 class VestelClient:
-    """Modbus client for the wallbox's EMS interface, over TCP or RTU. Thread-safe."""
+    """Modbus client for the wallbox's EMS interface, over TCP or RTU.
+
+    The link drives it from its one thread; the lock only keeps a tool that shares it (probe)
+    from interleaving frames.
+    """
 
     def __init__(self, modbus_client, *, unit_id: int, description: str, fix_hint: str, timeout_s: float):
         self._client = modbus_client
@@ -271,40 +275,48 @@ class VestelClient:
         self.write_register("setpoint_a", _check_current(current_a, "The setpoint"))
 
     def read_identity(self) -> WallboxIdentity:
-        v = self.read_plan(IDENTITY_PLAN)
-        return WallboxIdentity(
-            serial=str(v["serial"]),
-            chargepoint_id=str(v["chargepoint_id"]),
-            brand=str(v["brand"]),
-            model=str(v["model"]),
-            firmware=str(v["firmware"]),
-            max_power_w=int(v["max_power_w"]),
-            phases=3 if int(v["phases"]) == 1 else 1,
-        )
+        return identity_from_values(self.read_plan(IDENTITY_PLAN))
 
     def read_status(self) -> WallboxStatus:
-        v = self.read_plan(STATUS_PLAN)
-        return WallboxStatus(
-            chargepoint_state=int(v["chargepoint_state"]),
-            charging=int(v["charging_state"]) == 1,
-            equipment_state=int(v["equipment_state"]),
-            cable_state=int(v["cable_state"]),
-            fault_code=int(v["fault_code"]),
-            currents_a=(
-                int(v["current_l1_ma"]) / 1000.0,
-                int(v["current_l2_ma"]) / 1000.0,
-                int(v["current_l3_ma"]) / 1000.0,
-            ),
-            power_w=int(v["power_w"]),
-            meter_wh=int(v["meter_0_1kwh"]) * 100,
-            session_max_a=int(v["session_max_a"]),
-            evse_min_a=int(v["evse_min_a"]),
-            evse_max_a=int(v["evse_max_a"]),
-            cable_max_a=int(v["cable_max_a"]),
-            session_energy_wh=int(v["session_energy_wh"]),
-            box_time_hhmmss=int(v["box_time"]),
-            failsafe_current_a=int(v["failsafe_current_a"]),
-            failsafe_timeout_s=int(v["failsafe_timeout_s"]),
-            setpoint_a=int(v["setpoint_a"]),
-        )
+        """All status registers at once (for `wallbox probe`; the link reads them in groups)."""
+        return status_from_values(self.read_plan(STATUS_PLAN))
 
+
+def status_from_values(v: dict[str, int | str]) -> WallboxStatus:
+    """The status record from decoded status registers (every name of STATUS_REGISTERS)."""
+    return WallboxStatus(
+        chargepoint_state=int(v["chargepoint_state"]),
+        charging=int(v["charging_state"]) == 1,
+        equipment_state=int(v["equipment_state"]),
+        cable_state=int(v["cable_state"]),
+        fault_code=int(v["fault_code"]),
+        currents_a=(
+            int(v["current_l1_ma"]) / 1000.0,
+            int(v["current_l2_ma"]) / 1000.0,
+            int(v["current_l3_ma"]) / 1000.0,
+        ),
+        power_w=int(v["power_w"]),
+        meter_wh=int(v["meter_0_1kwh"]) * 100,
+        session_max_a=int(v["session_max_a"]),
+        evse_min_a=int(v["evse_min_a"]),
+        evse_max_a=int(v["evse_max_a"]),
+        cable_max_a=int(v["cable_max_a"]),
+        session_energy_wh=int(v["session_energy_wh"]),
+        box_time_hhmmss=int(v["box_time"]),
+        failsafe_current_a=int(v["failsafe_current_a"]),
+        failsafe_timeout_s=int(v["failsafe_timeout_s"]),
+        setpoint_a=int(v["setpoint_a"]),
+    )
+
+
+def identity_from_values(v: dict[str, int | str]) -> WallboxIdentity:
+    """The identity record from decoded identity registers (every name of IDENTITY_REGISTERS)."""
+    return WallboxIdentity(
+        serial=str(v["serial"]),
+        chargepoint_id=str(v["chargepoint_id"]),
+        brand=str(v["brand"]),
+        model=str(v["model"]),
+        firmware=str(v["firmware"]),
+        max_power_w=int(v["max_power_w"]),
+        phases=3 if int(v["phases"]) == 1 else 1,
+    )

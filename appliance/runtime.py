@@ -1,0 +1,345 @@
+"""The thin runtime: threads, the inbox, start/stop order and the systemd watchdog.
+
+One control thread drives the ApplianceCore (appliance/core.py). Everything else talks to it
+through the inbox: the FTP receiver and the Solar API poller hand in measurements, the button and
+the control socket hand in commands. The control thread ticks the core at once when something
+arrives (so a drop in PV lowers the current in the same cycle) and at least once a second
+otherwise (so data going stale is noticed), hands the setpoint to the charger, draws the screen
+and feeds the watchdog. The charger driver (appliance/chargers/) keeps its own thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import threading
+import time
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+from zoneinfo import ZoneInfo
+
+from . import __version__, messages
+from .chargers.base import Charger
+from .commands import Request, validate
+from .config import Settings
+from .control_socket import ControlServer
+from .core import ApplianceCore, Clocks
+from .policy.battery import BatteryRules
+from .policy.control import PolicySettings
+from .policy.types import Command
+from .sdnotify import SystemdNotifier
+from .sessions import SessionTracker
+from .sources.fronius import Measurement, SolarApiPoller
+from .sources.ftp_receiver import FtpReceiver
+from .state import StateStore
+
+log = logging.getLogger("appliance")
+
+CYCLE_S = 1.0
+COMMAND_TIMEOUT_S = 5.0
+
+
+def make_charger(settings: Settings, clock: Callable[[], float]) -> Charger:
+    """The wallbox driver the settings ask for."""
+    kind = getattr(settings.wallbox, "kind", "ems")
+    if kind == "meter":   # a basic EVC04: the appliance answers its meter polls, reads its LOG port
+        from .chargers.vestel_meter import MeterCharger
+
+        return MeterCharger.from_settings(settings, clock=clock)
+    from .chargers.vestel_ems import EmsCharger
+
+    return EmsCharger.from_settings(settings, clock=clock)
+
+
+def _battery_rules(settings: Settings) -> BatteryRules:
+    b = getattr(settings, "battery", None)
+    if b is None:
+        return BatteryRules()
+    return BatteryRules(priority_soc_pct=b.priority_soc_pct, car_may_discharge=b.car_may_discharge)
+
+
+def _dimming_monitor(settings: Settings):
+    """The grid operator's dimming input, or None when [dimming] pin = 0."""
+    if getattr(settings, "dimming", None) is None or not settings.dimming.pin:
+        return None
+    from .dimming import DimmingMonitor, DimmingSettings
+
+    return DimmingMonitor.open(DimmingSettings.from_settings(settings), Path(settings.state.dir))
+
+
+class Runtime:
+    """Wires sources -> core -> charger and screen. `run()` blocks until `stop()`."""
+
+    def __init__(self, settings: Settings, *, charger: Charger | None = None,
+                 clock: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], datetime] | None = None,
+                 epoch_clock: Callable[[], float] = time.time, display_backend: Any = None,
+                 on_frame: Callable[[Any], None] | None = None, notifier: SystemdNotifier | None = None,
+                 settings_error: str | None = None, policy_overrides: dict | None = None,
+                 ip_address: str | None = None, cycle_s: float = CYCLE_S):
+        from .button import BacklightTimer
+        from .service import local_ip
+
+        self.settings = settings
+        self.clock, self.epoch_clock = clock, epoch_clock
+        tz = ZoneInfo(settings.control.timezone) if settings.control.timezone else None
+        self.wall_clock = wall_clock or (lambda: datetime.now(tz).astimezone(tz))
+        policy = PolicySettings.from_settings(settings)
+        if policy_overrides:
+            policy = replace(policy, **policy_overrides)
+        state_dir = Path(settings.state.dir)
+        self.core = ApplianceCore(
+            policy, store=StateStore(state_dir, settings.control.mode),
+            sessions=SessionTracker(state_dir / "sessions.csv", clock_wall=self.wall_clock),
+            schedule=settings.control.schedule, tz=tz, button_pause_minutes=settings.button.pause_minutes,
+            battery=_battery_rules(settings))
+        self.charger = charger if charger is not None else make_charger(settings, clock)
+        self.dimming = _dimming_monitor(settings)
+        self.inbox: queue.Queue = queue.Queue()
+        self._stop = threading.Event()
+        self.notifier = notifier or SystemdNotifier()
+        self.settings_error = settings_error
+        self.receiver, self.poller = self._sources(settings.fronius, clock)
+        self.control_server = ControlServer(settings.state.control_socket, self._socket_request)
+        self.display, self.on_frame = display_backend, on_frame
+        self.backlight = BacklightTimer(settings.display.backlight_timeout_s, clock)
+        self._backlight_shown: bool | None = None
+        self.button = None
+        self.cycle_s = cycle_s
+        self._last_cycle_s = -math.inf
+        self._ip_address = ip_address if ip_address is not None else local_ip()
+        from .runtime_remote import Remote
+
+        self.remote = Remote(self)
+
+    def _sources(self, f, clock):
+        """(FTP receiver or None, poller or None) for [fronius] source: push (with the Solar API
+        as a fallback when solar_api_url is set), solar_api or sunspec."""
+        source = getattr(f, "source", "push")
+        receiver = poller = None
+        if source == "push":
+            receiver = FtpReceiver(
+                host=f.ftp_host, port=f.ftp_port, user=f.ftp_user, password=f.ftp_password,
+                allowed_ips=f.allowed_ips, on_measurement=self._measurement_arrived,
+                on_rejected=self._push_rejected, clock=clock)
+        if source == "sunspec":
+            from .sources.sunspec_poller import SunSpecPoller
+
+            poller = SunSpecPoller(f.sunspec_host, self._measurement_arrived, self._push_rejected,
+                                   port=f.sunspec_port, inverter_unit=f.sunspec_inverter_unit,
+                                   meter_unit=f.sunspec_meter_unit, interval_s=f.solar_api_interval_s,
+                                   clock=clock)
+        elif f.solar_api_url and source in ("push", "solar_api"):
+            poller = SolarApiPoller(f.solar_api_url, self._measurement_arrived, self._push_rejected,
+                                    interval_s=f.solar_api_interval_s, clock=clock)
+        return receiver, poller
+
+    def clocks(self) -> Clocks:
+        return Clocks(self.clock(), self.wall_clock(), self.epoch_clock())
+
+    # --- inputs from other threads ------------------------------------------------------------
+
+    def _measurement_arrived(self, m: Measurement) -> None:
+        self.inbox.put(("measurement", m))
+
+    def _push_rejected(self, source: str, reason: str) -> None:
+        self.inbox.put(("rejected", (source, reason)))
+
+    def _post(self, request: Request) -> None:
+        """A command from the button: queued for the control thread, which redraws at once."""
+        self.inbox.put(("command", (request, queue.Queue(maxsize=1))))
+
+    def _button_pressed(self) -> None:
+        if self.backlight.wake():
+            self.inbox.put(("wake", None))
+
+    def _socket_request(self, request: dict) -> dict:
+        return self.request(request)
+
+    def request(self, request: dict) -> dict:
+        """Any command dict (socket, web, MQTT): validated once, run in the control thread."""
+        valid, error = validate(request)
+        if valid is None:
+            return {"ok": False, "error": error}
+        done: queue.Queue = queue.Queue(maxsize=1)
+        self.inbox.put(("command", (valid, done)))
+        try:
+            return done.get(timeout=COMMAND_TIMEOUT_S)
+        except queue.Empty:
+            return {"ok": False, "error": f"The service did not answer within {COMMAND_TIMEOUT_S:g} s."}
+
+    def command(self, name: str, **args) -> dict:
+        return self.request({"command": name, **args})
+
+    # --- life cycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        s = self.settings
+        log.info(messages.starting(__version__, s.grid.allowance_w, s.grid.phases, s.grid.voltage_v,
+                                   s.failsafe_current_a, s.wallbox.failsafe_timeout_s))
+        # The wallbox first: its failsafe registers are set before anything else happens.
+        self.charger.start()
+        ready = self._start_sources()
+        try:
+            self.control_server.start()
+        except (OSError, ValueError) as exc:
+            log.error("The control socket %s could not be opened (%s): wallbox status/mode/pause will "
+                      "not reach this service.", s.state.control_socket, exc)
+        self._open_button()
+        if self.dimming is not None:
+            self.dimming.attach(lambda: self.inbox.put(("dimming", None)))
+            log.info("Grid operator dimming input on BCM%d: %.1f kW from the grid while it is active.",
+                     self.dimming.settings.pin, self.dimming.settings.dimmed_allowance_w / 1000)
+        state = self.core.state
+        if state.mode != s.control.mode or state.paused:
+            log.info(messages.restored(self.core.store.path, state.mode, state.paused))
+        self.remote.open()
+        self.notifier.ready(f"Charging control running; {ready}.")
+
+    def _start_sources(self) -> str:
+        """Starts the inverter data sources; returns what systemd's status line says about them."""
+        f = self.settings.fronius
+        ready = ""
+        if self.receiver is not None:
+            self.receiver.start()
+            host, port = self.receiver.address
+            self.core.no_data_hint = (f"Check the inverter's Push Service (server, port {port}, user "
+                                      "and password).")
+            log.info("Waiting for inverter pushes by FTP on %s:%d (user %s).", host, port, f.ftp_user)
+            ready = f"FTP on port {port}"
+        if self.poller is None:
+            return ready
+        self.poller.start()
+        if getattr(f, "source", "push") == "sunspec":
+            where = f"{f.sunspec_host}:{f.sunspec_port}"
+            self.core.no_data_hint = f"Check that the inverter answers Modbus TCP (SunSpec) at {where}."
+            log.info("Reading the inverter over Modbus TCP (SunSpec) at %s.", where)
+            return f"SunSpec at {where}"
+        if self.receiver is not None:
+            log.info("Polling the inverter's Solar API at %s as a fallback.", f.solar_api_url)
+            return ready
+        self.core.no_data_hint = f"Check that the inverter's Solar API answers at {f.solar_api_url}."
+        log.info("Polling the inverter's Solar API at %s.", f.solar_api_url)
+        return f"Solar API at {f.solar_api_url}"
+
+    def _open_button(self) -> None:
+        b = self.settings.button
+        if not b.pin:
+            return
+        from .button import open_button
+
+        try:
+            self.button = open_button(b.pin, on_short_press=lambda: self._post(Request(Command.TOGGLE_PAUSE)),
+                                      on_long_press=lambda: self._post(Request(Command.NEXT_MODE)),
+                                      on_press=self._button_pressed, long_press_s=b.long_press_s)
+            log.info("Front button on BCM%d: short press pauses or resumes, hold %g s for the next mode.",
+                     b.pin, b.long_press_s)
+        except Exception as exc:  # no button is better than no charging control
+            log.error("The front button on BCM%d could not be opened (%s): check [button] pin and "
+                      "that the service may use the GPIO (group gpio).", b.pin, exc)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.inbox.put(("stop", None))  # wake the control thread now, not at the next cycle
+
+    def close(self) -> None:
+        """Stops everything; the charger last, so the box is driven until the end."""
+        self.notifier.stopping()
+        self.remote.close()
+        if self.poller:
+            self.poller.stop()
+        if self.receiver is not None:
+            self.receiver.stop()
+        self.control_server.stop()
+        if self.button is not None:
+            self.button.close()
+        if self.dimming is not None:
+            self.dimming.close(self.wall_clock())
+        self.charger.stop()
+        if self.display is not None:
+            try:
+                self.display.close()
+            except Exception:  # the screen must not keep the service from stopping
+                log.exception("Closing the display failed")
+
+    def run(self) -> None:
+        """The control loop; returns after stop()."""
+        while not self._stop.is_set():
+            timeout = max(0.0, self._last_cycle_s + self.cycle_s - self.clock())
+            try:
+                item = self.inbox.get(timeout=timeout)
+            except queue.Empty:
+                item = None
+            while item is not None:
+                self._handle(item)
+                try:
+                    item = self.inbox.get_nowait()
+                except queue.Empty:
+                    item = None
+            if self._stop.is_set():
+                break
+            self.cycle()
+
+    def _handle(self, item) -> None:
+        kind, payload = item
+        if kind == "measurement":
+            self.core.measurement(payload)
+        elif kind == "rejected":
+            self.core.rejected(*payload)
+        elif kind in ("wake", "dimming"):
+            self.cycle()  # light the screen, or apply the dimming edge, now: not at the next tick
+        elif kind == "command":
+            request, done = payload
+            try:
+                answer = self.core.command(request, self.clocks())
+                if request.command != Command.STATUS:
+                    self.cycle()
+            except Exception as exc:  # a bad command must not stop the control loop
+                log.exception("Command %s failed", request.command)
+                answer = {"ok": False, "error": str(exc)}
+            done.put(answer)
+
+    # --- the control cycle --------------------------------------------------------------------
+
+    def cycle(self) -> None:
+        clocks = self.clocks()
+        self._last_cycle_s = clocks.mono_s
+        self.core.charger(self.charger.reading(), self.charger.health())
+        if self.dimming is not None:
+            from .dimming import allowance_w
+
+            status = self.dimming.poll(clocks.local)
+            self.core.allowance(allowance_w(self.core.policy.allowance_w, status, self.dimming.settings))
+        self.charger.set_setpoint(self.core.tick(clocks))
+        self._draw(clocks)
+        self.remote.cycle(lambda: self.snapshot(clocks))
+        self.notifier.watchdog()
+
+    def snapshot(self, clocks: Clocks | None = None):
+        return self.core.status(clocks or self.clocks()).snapshot(
+            version=__version__, ip_address=self._ip_address, backlight_on=self.backlight.is_on(),
+            settings_error=self.settings_error)
+
+    def status(self) -> dict:
+        return self.core.status(self.clocks()).as_dict()
+
+    def _draw(self, clocks: Clocks) -> None:
+        if self.display is None and self.on_frame is None:
+            return
+        try:
+            from display.screens import render
+
+            lit = self.backlight.is_on()
+            image = render(self.snapshot(clocks))
+            if self.display is not None:
+                if lit != self._backlight_shown:
+                    self.display.set_backlight(lit)
+                    self._backlight_shown = lit
+                self.display.show(image)
+            if self.on_frame is not None:
+                self.on_frame(image)
+        except Exception:  # a broken screen must never stop the charging control
+            log.exception("Drawing the screen failed")

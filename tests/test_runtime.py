@@ -1,0 +1,222 @@
+"""The runtime's order of work: the charger first at start and last at stop, the setpoint handed
+over every cycle. A small charger that implements the interface (appliance.chargers.base) records
+what it was told; the FTP receiver, the control socket and the control thread are the real ones."""
+
+import threading
+
+from appliance.chargers.base import Charger, ChargerHealth, ChargerIdentity, ChargerReading
+from appliance.config import Settings, with_overrides
+from appliance.runtime import Runtime
+from waiting import wait_until as wait_for
+
+
+class RecordingCharger:
+    """A charger that is always there and holds what it is told."""
+
+    kind = "ems"
+    link_hint = "nothing to check"
+
+    def __init__(self):
+        self.runtime = None
+        self.events: list[str] = []
+        self.setpoints: list[int] = []
+        self.clock_s = 0.0
+
+    def _ftp_listening(self) -> bool:
+        receiver = self.runtime.receiver
+        return receiver is not None and receiver._server is not None
+
+    def start(self) -> None:
+        self.events.append(f"charger started; FTP listening: {self._ftp_listening()}")
+
+    def stop(self) -> None:
+        self.events.append(f"charger stopped; FTP listening: {self._ftp_listening()}")
+
+    def set_setpoint(self, current_a: int) -> None:
+        self.setpoints.append(current_a)
+
+    def reading(self) -> ChargerReading | None:
+        import time
+
+        return ChargerReading(at_s=time.monotonic(), car_connected=True, charging=False, power_w=0.0,
+                              currents_a=(0.0, 0.0, 0.0), limit_a=20)
+
+    def health(self) -> ChargerHealth:
+        return ChargerHealth(connected=True, holding=True)
+
+    def identity(self) -> ChargerIdentity | None:
+        return ChargerIdentity(kind="ems", description="recording charger")
+
+
+def test_the_charger_starts_first_stops_last_and_gets_the_setpoint_every_cycle(tmp_path):
+    settings = with_overrides(
+        Settings(), fronius={"ftp_host": "127.0.0.1", "ftp_port": 0, "ftp_password": "pw"},
+        display={"backend": "none"}, button={"pin": 0}, web={"enabled": False},
+        state={"dir": str(tmp_path / "state"), "control_socket": str(tmp_path / "control.sock")})
+    charger = RecordingCharger()
+    assert isinstance(charger, Charger)
+    runtime = Runtime(settings, charger=charger, ip_address="127.0.0.1", cycle_s=0.05)
+    charger.runtime = runtime
+    runtime.start()
+    thread = threading.Thread(target=runtime.run, daemon=True)
+    thread.start()
+    try:
+        # No inverter data: the allowance alone, capped by the box's own limit of 20 A.
+        assert wait_for(lambda: charger.setpoints.count(15) >= 3)
+        assert runtime.command("mode", mode="off")["ok"]
+        assert wait_for(lambda: charger.setpoints[-1] == 0)
+    finally:
+        runtime.stop()
+        thread.join(timeout=5)
+        runtime.close()
+    assert charger.events == ["charger started; FTP listening: False",
+                              "charger stopped; FTP listening: False"]
+
+
+def run_with_source(tmp_path, fronius: dict):
+    settings = with_overrides(
+        Settings(), fronius=fronius, control={"ramp_up_interval_s": 0.0}, display={"backend": "none"},
+        button={"pin": 0}, web={"enabled": False},
+        state={"dir": str(tmp_path / "state"), "control_socket": str(tmp_path / "control.sock")})
+    charger = RecordingCharger()
+    runtime = Runtime(settings, charger=charger, ip_address="127.0.0.1", cycle_s=0.05)
+    charger.runtime = runtime
+    runtime.start()
+    thread = threading.Thread(target=runtime.run, daemon=True)
+    thread.start()
+    return runtime, charger, thread
+
+
+def test_source_sunspec_and_source_solar_api_feed_the_core_without_an_ftp_server(tmp_path):
+    from appliance.sim.sunspec_inverter import SimulatedSunSpecInverter
+
+    inverter = SimulatedSunSpecInverter(battery=False)
+    inverter.set(production_w=5600.0, house_w=300.0)
+    for fronius in ({"source": "sunspec", "sunspec_host": "127.0.0.1", "sunspec_port": inverter.serve_tcp(),
+                     "solar_api_interval_s": 1.0},
+                    {"source": "solar_api", "solar_api_url": f"http://127.0.0.1:{inverter.serve_solar_api()}",
+                     "solar_api_interval_s": 1.0}):
+        runtime, charger, thread = run_with_source(tmp_path / fronius["source"], fronius)
+        try:
+            assert runtime.receiver is None          # no FTP password needed, no FTP port opened
+            # (11000 + 5600) / 690 = 24 A, capped by the box's own limit of 20 A.
+            assert wait_for(lambda: charger.setpoints and charger.setpoints[-1] == 20)
+            assert runtime.core.accepted_pushes >= 1
+        finally:
+            runtime.stop()
+            thread.join(timeout=5)
+            runtime.close()
+    inverter.stop()
+
+
+def test_the_wallbox_kind_picks_the_driver():
+    import time
+
+    from appliance.chargers.vestel_ems import EmsCharger
+    from appliance.chargers.vestel_meter import MeterCharger
+    from appliance.runtime import make_charger
+
+    basic = with_overrides(Settings(), wallbox={"kind": "meter", "transport": "rtu",
+                                                "serial_port": "/dev/null", "dip_limit_a": 16})
+    driver = make_charger(basic, time.monotonic)
+    assert isinstance(driver, MeterCharger) and isinstance(driver, Charger) and driver.kind == "meter"
+    ems = with_overrides(Settings(), wallbox={"transport": "tcp", "host": "127.0.0.1", "port": 502})
+    assert isinstance(make_charger(ems, time.monotonic), EmsCharger)
+
+
+def test_a_dimming_edge_lowers_the_current_in_the_cycle_it_wakes(tmp_path):
+    from appliance.dimming import DimmingMonitor, DimmingSettings, FakeDimmingPin
+
+    settings = with_overrides(
+        Settings(), fronius={"ftp_host": "127.0.0.1", "ftp_port": 0, "ftp_password": "pw"},
+        display={"backend": "none"}, button={"pin": 0}, web={"enabled": False}, dimming={"pin": 5},
+        state={"dir": str(tmp_path / "state"), "control_socket": str(tmp_path / "control.sock")})
+    charger = RecordingCharger()
+    # A long cycle: only the edge's own event can bring the new allowance in time.
+    runtime = Runtime(settings, charger=charger, ip_address="127.0.0.1", cycle_s=30.0)
+    charger.runtime = runtime
+    pin = FakeDimmingPin(high=True)                     # contact open: not dimmed
+    runtime.dimming = DimmingMonitor(DimmingSettings.from_settings(settings), pin, tmp_path / "state")
+    runtime.start()
+    thread = threading.Thread(target=runtime.run, daemon=True)
+    thread.start()
+    try:
+        assert wait_for(lambda: charger.setpoints[-1:] == [15])
+        pin.set_high(False)                             # the control box closes its contact
+        assert wait_for(lambda: charger.setpoints[-1] == 6, timeout_s=2)   # 4200 W / 690 W/A
+        assert runtime.status()["budget_w"] <= 4200
+    finally:
+        runtime.stop()
+        thread.join(timeout=5)
+        runtime.close()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_web_page_shows_the_core_status_and_the_screen(tmp_path):
+    import json
+    import urllib.request
+
+    port = free_port()
+    settings = with_overrides(
+        Settings(), fronius={"ftp_host": "127.0.0.1", "ftp_port": 0, "ftp_password": "pw"},
+        display={"backend": "none"}, button={"pin": 0},
+        web={"enabled": True, "host": "127.0.0.1", "port": port, "password": ""},
+        state={"dir": str(tmp_path / "state"), "control_socket": str(tmp_path / "control.sock")})
+    charger = RecordingCharger()
+    runtime = Runtime(settings, charger=charger, ip_address="127.0.0.1", cycle_s=0.05)
+    charger.runtime = runtime
+    runtime.start()
+    thread = threading.Thread(target=runtime.run, daemon=True)
+    thread.start()
+    try:
+        assert runtime.remote.web is not None
+        assert wait_for(lambda: charger.setpoints[-1:] == [15])
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/state", timeout=5) as answer:
+            state = json.loads(answer.read())
+        assert state["setpoint_a"] == 15 and state["mode"] == "fast" and state["pv_stale"] is True
+        # The page's picture of the screen comes from the control cycle.
+        assert wait_for(lambda: runtime.remote.snapshot() is not None)
+        assert runtime.remote.snapshot().setpoint_a == 15
+    finally:
+        runtime.stop()
+        thread.join(timeout=5)
+        runtime.close()
+
+
+def test_home_assistant_commands_over_mqtt_reach_the_core(tmp_path):
+    from test_mqtt import Listener, start_broker
+
+    broker, port = start_broker(tmp_path)
+    settings = with_overrides(
+        Settings(), fronius={"ftp_host": "127.0.0.1", "ftp_port": 0, "ftp_password": "pw"},
+        display={"backend": "none"}, button={"pin": 0}, web={"enabled": False},
+        mqtt={"host": "127.0.0.1", "port": port, "client_id": "wallbox-runtime-test"},
+        state={"dir": str(tmp_path / "state"), "control_socket": str(tmp_path / "control.sock")})
+    charger = RecordingCharger()
+    runtime = Runtime(settings, charger=charger, ip_address="127.0.0.1", cycle_s=0.05)
+    charger.runtime = runtime
+    runtime.start()
+    thread = threading.Thread(target=runtime.run, daemon=True)
+    thread.start()
+    listener = None
+    try:
+        assert runtime.remote.mqtt.listening.wait(5)
+        listener = Listener(port)
+        listener.client.publish("wallbox/mode/set", "off", qos=1)
+        assert wait_for(lambda: runtime.core.state.mode == "off" and charger.setpoints[-1] == 0)
+        assert wait_for(lambda: listener.last("wallbox/mode") == "off")
+    finally:
+        if listener is not None:
+            listener.close()
+        runtime.stop()
+        thread.join(timeout=5)
+        runtime.close()
+        broker.terminate()
+        broker.wait(5)
