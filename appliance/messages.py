@@ -89,6 +89,13 @@ def setpoint_changed(d: Decision, cfg: PolicySettings, previous_a: int | None) -
     return f"{why(d, cfg)} -> {d.setpoint_a} A{was}{later}"
 
 
+def phases_switched(from_phases: int, to_phases: int, switches_in_24h: int, max_per_day: int) -> str:
+    why = "the PV surplus fits one phase" if to_phases == 1 else "the PV surplus needs three phases"
+    return (f"Switching from {from_phases} to {to_phases} phase{'s' if to_phases > 1 else ''}: {why} "
+            f"(switch {switches_in_24h} of at most {max_per_day} in 24 h; the limit is "
+            "[wallbox] max_phase_switches_per_day).")
+
+
 def first_data(source: str, pv_w: float) -> str:
     return f"First inverter data arrived ({source}): PV {fmt_kw(pv_w)}."
 
