@@ -128,6 +128,9 @@ def cmd_simulate(args) -> int:
     if args.all and args.compare:
         from .compare import run_comparison
 
+        if args.seeds < 1 or args.workers < 1:
+            print("wallbox simulate: --seeds and --workers must be at least 1", file=sys.stderr)
+            return 2
         return run_comparison(list(PROFILES), args.seeds, args.workers, args.phase_switching, out=out)
     if args.all:
         started = time_mod.perf_counter()
