@@ -34,7 +34,7 @@ from .state import ApplianceState, StateStore, apply_command
 
 log = logging.getLogger("appliance")
 
-WALLBOX_READING_STALE_S = 10.0   # a wallbox reading older than this is not used
+WALLBOX_READING_STALE_S = 20.0   # a wallbox reading older than this is not used (2.5x the idle read interval)
 MAX_PHASE_CURRENT_A = 80.0       # no EVSE delivers more per phase
 MAX_CAR_POWER_W = 3 * 253.0 * MAX_PHASE_CURRENT_A * 1.1
 CAR_HISTORY_S = 120.0            # how far back a grid reading can be paired with the car's power
