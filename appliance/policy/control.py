@@ -29,6 +29,13 @@ Three habits keep the current calm and the grid allowance safe between pushes (m
   mixing a new car power with an old grid reading would count each change of the car's current
   twice (with an import limit the current then cycled 15 -> 10 -> 0 -> 10 -> 15 A).
 
+pv and minpv hand the surplus (from the grid meter paired with the car's power, or PV minus the
+house base load without one) to the PV-surplus control (appliance.policy.pv_surplus: whole amps,
+a calm setpoint, a start at plug-in into a surplus, a stop by energy, not by time); its proposal
+passes the same gate as every mode: the budget, the clamp, lowering at once and at most one raise
+per `ramp_up_interval_s` (without fast mode's lowest-level window and single-amp wait, which the
+control's own calm replaces). During a phase switch (`hold_for_phase_switch`) the target is 0.
+
 The decision carries codes and numbers (appliance.policy.types); appliance.messages makes the
 sentences for the log, the screen and the control socket.
 """
@@ -55,14 +62,19 @@ class PolicySettings:
     max_current_a: int = 32
     stale_after_s: float = 60.0
     ramp_up_interval_s: float = 30.0
+    # No longer used by pv mode (the PV-surplus control has its own start and energy-based stop;
+    # appliance.policy.pv_surplus); kept so the [control] keys still load.
     enable_delay_s: float = 60.0
     disable_delay_s: float = 300.0
     min_restart_interval_s: float = 600.0
     house_base_load_w: float = 300.0
     pv_drop_memory_s: float = 900.0
-    # A raise by a single amp waits this long after the last change: a slowly rising PV curve then
-    # moves the current in steps of 2 A or more, not a write for every amp it crosses.
+    # fast mode: a raise by a single amp waits this long after the last change: a slowly rising PV
+    # curve then moves the current in steps of 2 A or more, not a write for every amp it crosses.
     small_raise_after_s: float = 3600.0
+    # pv and minpv: the PV-surplus control's own figures; None = its defaults with this policy's
+    # current range, voltage and staleness limit (a faster-running demo passes scaled ones).
+    pv_surplus: PvSurplusSettings | None = None
 
     @property
     def watts_per_amp(self) -> float:
@@ -184,6 +196,8 @@ _PV_TIMERS = (PvReason.STARTING, PvReason.RESTART_WAIT)
 def pv_surplus_settings(cfg: PolicySettings) -> PvSurplusSettings:
     """The PV-surplus control's settings: the wallbox's range, the voltage and the staleness limit
     from the policy; the method's own figures keep their defaults (appliance.policy.pv_surplus)."""
+    if cfg.pv_surplus is not None:
+        return cfg.pv_surplus
     return PvSurplusSettings(min_current_a=cfg.min_current_a, max_current_a=cfg.max_current_a,
                              voltage_v=cfg.voltage_v, stale_after_s=cfg.stale_after_s)
 
