@@ -297,7 +297,10 @@ class ApplianceCore:
         if usable is not None and usable.car_connected and d is not None and d.data_fresh \
                 and not self.state.pause_active(self._epoch_s):
             surplus_w = d.budget_w if d.mode == "fast" else d.surplus_w if d.mode != "off" else None
-        current_a = max(self.controller.setpoint_a, math.ceil(max(usable.currents_a)) if usable else 0)
+        # A switch waits until the current is offered no more and the car draws none (an idle
+        # box reports a few tenths of an amp; a phase that carries current carries 1 A or more).
+        drawing = usable is not None and max(usable.currents_a) >= 1.0
+        current_a = self.controller.setpoint_a or int(drawing)
         command = decider.decide(now, surplus_w, in_use, current_a)
         self.phase_command = command
         if command.phases != in_use:

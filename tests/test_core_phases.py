@@ -18,7 +18,7 @@ PHASES = PhaseSettings(pause_s=120.0, max_switches_per_day=4)
 class House:
     """A core, a house with PV and a car on the phases the core asked for."""
 
-    def __init__(self, can_switch=True, allowance_w=11000.0, phases=PHASES):
+    def __init__(self, can_switch=True, allowance_w=11000.0, phases=PHASES, car_lag_s=0):
         self.core = ApplianceCore(PolicySettings(allowance_w=allowance_w, ramp_up_interval_s=30),
                                   default_mode="pv", phases=phases, logger=None)
         self.can_switch = can_switch
@@ -27,11 +27,15 @@ class House:
         self.t = 0
         self.held = False
         self.log: list[tuple[int, int, int]] = []   # (t, setpoint, phases counted)
+        self.car_lag_s = car_lag_s                   # the car follows the setpoint this late
+        self.switched_at: list[int] = []
 
     def run(self, seconds, pv_w, house_w=600.0):
         for _ in range(seconds):
-            car_w = self.setpoint_a * self.box_phases * 230.0
-            amps = float(self.setpoint_a)
+            car_a = self.log[-1 - self.car_lag_s][1] if len(self.log) > self.car_lag_s else 0
+            car_a = min(car_a, self.setpoint_a) if not self.car_lag_s else car_a
+            car_w = car_a * self.box_phases * 230.0
+            amps = float(car_a)
             currents = (amps, amps if self.box_phases == 3 else 0.0, amps if self.box_phases == 3 else 0.0)
             self.core.charger(ChargerReading(at_s=self.t, car_connected=True, charging=car_w > 0,
                                              power_w=car_w, currents_a=currents, limit_a=32,
@@ -45,7 +49,8 @@ class House:
             self.held |= self.core.phase_command is not None and self.core.phase_command.hold_current
             wanted = self.core.phases_wanted
             if wanted is not None and wanted != self.box_phases:
-                assert self.setpoint_a == 0, "a switch under load"
+                assert self.setpoint_a == 0 and amps == 0, "a switch under load"
+                self.switched_at.append(self.t)
                 self.box_phases = wanted          # the driver switches while the current is 0
             self.log.append((self.t, self.setpoint_a, self.core.controller.cfg.phases))
             self.t += 1
@@ -69,6 +74,16 @@ def test_a_strong_surplus_switches_back_to_three_phases():
     h.run(600, pv_w=9000.0)        # 8.4 kW: beyond three_phase_above_w
     assert h.core.phases_wanted == 3 and h.box_phases == 3
     assert h.core.controller.cfg.phases == 3 and h.setpoint_a == 12
+
+
+def test_a_switch_waits_until_the_car_draws_no_more():
+    h = House(car_lag_s=15)
+    h.run(300, pv_w=9000.0)
+    assert h.setpoint_a > 0
+    h.run(600, pv_w=3000.0)
+    assert h.switched_at and h.box_phases == 1
+    held_from = next(t for t, sp, _ in h.log if t > 300 and sp == 0)
+    assert h.switched_at[0] >= held_from + 15     # the car's current took 15 s to reach 0
 
 
 def test_without_a_switcher_no_phase_decision_and_no_hold():
