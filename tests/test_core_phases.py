@@ -63,6 +63,8 @@ def test_a_small_surplus_switches_to_one_phase_and_charges_on_it():
     assert h.core.controller.cfg.phases == 1          # 230 W per amp now
     assert h.setpoint_a == 10                          # 2400 W / 230 V, whole amps
     assert h.held
+    status = h.core.status(Clocks(float(h.t), None, 1e9 + h.t)).as_dict()
+    assert status["phases"] == 1 and status["phase_switches_24h"] == 1
     # The switch held the current at 0 for the pause before the car charged on one phase.
     first_on = next(t for t, sp, ph in h.log if sp > 0)
     assert first_on >= 60 + PHASES.pause_s
