@@ -33,7 +33,7 @@ from .policy.phases import PhaseSettings
 from .policy.types import Command
 from .sdnotify import SystemdNotifier
 from .sessions import SessionTracker
-from .sources.fronius import Measurement, SolarApiPoller
+from .sources.fronius import Measurement
 from .sources.ftp_receiver import FtpReceiver
 from .state import StateStore
 
@@ -136,6 +136,8 @@ class Runtime:
                                    meter_unit=f.sunspec_meter_unit, interval_s=f.solar_api_interval_s,
                                    clock=clock)
         elif f.solar_api_url and source in ("push", "solar_api"):
+            from .sources.solar_api import SolarApiPoller  # brings `requests`: only when polled
+
             poller = SolarApiPoller(f.solar_api_url, self._measurement_arrived, self._push_rejected,
                                     interval_s=f.solar_api_interval_s, clock=clock)
         return receiver, poller

@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw
 from display import icons
 from display.palette import (AMBER, BLACK, BLUE, DARK_GREY, GREEN, GREY, HEADER_H, HEIGHT, LIGHT_BLUE, MARGIN,
                              RED, SIZE, WHITE, WIDTH, YELLOW)
-from display.rows import battery_badge, budget_bar, kw, progress_bar, stepped_s, sun_row
+from display.rows import age_text, battery_badge, budget_bar, kw, progress_bar, stepped_s, sun_row
 from display.snapshot import Snapshot
 from display.text import fit, font, text_width, wrap
 
@@ -58,8 +58,35 @@ def screen_name(snapshot: Snapshot) -> str:
     return "waiting"
 
 
+def visible(snapshot: Snapshot) -> Snapshot:
+    """`snapshot` with its clock-driven fields reduced to what the screen shows of them: the
+    time to the minute, the data age and the pause countdown in their 5 s steps. Two snapshots
+    that are `visible`-equal draw the same picture."""
+    return snapshot.replace(
+        now=snapshot.now.replace(second=0, microsecond=0),
+        pv_age_s=None if snapshot.pv_age_s is None else age_text(snapshot.pv_age_s),
+        pause_remaining_s=None if snapshot.pause_remaining_s is None else stepped_s(snapshot.pause_remaining_s),
+    )
+
+
+_last_drawn: tuple[Snapshot, Image.Image] | None = None
+
+
 def render(snapshot: Snapshot) -> Image.Image:
-    """Draw the screen for `snapshot`: a new 160x128 RGB picture."""
+    """The 160x128 RGB picture for `snapshot`. It is drawn only when something visible changed;
+    otherwise the last picture is returned again (the same object: do not draw on it, copy it)."""
+    global _last_drawn
+    key = visible(snapshot)
+    last = _last_drawn  # one read: the web page's thread renders too
+    if last is not None and last[0] == key:
+        return last[1]
+    image = draw(snapshot)
+    _last_drawn = (key, image)
+    return image
+
+
+def draw(snapshot: Snapshot) -> Image.Image:
+    """Draw the screen for `snapshot`: a new 160x128 RGB picture, every time."""
     image = Image.new("RGB", SIZE, BLACK)
     draw = ImageDraw.Draw(image)
     name = screen_name(snapshot)
