@@ -106,7 +106,13 @@ class CoreStatus:
 def _waiting(core: "ApplianceCore", clocks: "Clocks", paused: bool) -> tuple[str | None, str | None]:
     """Why the screen shows 0 A: (waiting_for, schedule_start)."""
     d = core.decision
-    if d is None or d.setpoint_a != 0:
+    if d is not None and d.setpoint_a > 0:
+        # Offered a current, connected, drawing nothing: the car is full or waits on its own timer.
+        reading = core.reading
+        if reading is not None and reading.car_connected and not reading.charging:
+            return "car", None
+        return None, None
+    if d is None:
         return None, None
     if paused:
         return "paused", None

@@ -176,6 +176,14 @@ def _waiting(image: Image.Image, draw: ImageDraw.ImageDraw, s: Snapshot) -> None
         draw.text((46, 33), "starts at", font=fit("starts at", _top_right_limit(s) - 46, (15, 14, 13)),
                   fill=WHITE, anchor="lm")
         draw.text((46, 53), s.schedule_start or "--:--", font=font(24), fill=WHITE, anchor="lm")
+    elif s.waiting_for == "car":
+        # The appliance offers a current; the car takes none: full, or its own charging timer.
+        icons.paste(image, "car", (MARGIN, 36), 20, LIGHT_BLUE)
+        limit = _top_right_limit(s) - 46 + 8
+        draw.text((46, 34), "car idle", font=fit("car idle", limit, (20, 18, 16)),
+                  fill=WHITE, anchor="lm")
+        draw.text((46, 55), "full or timer", font=fit("full or timer", limit, (15, 14, 13, 12)),
+                  fill=GREY, anchor="lm")
     else:
         # Waiting for the sun (pv mode), or for anything the service did not name.
         sun_on = not s.inverter_stale and (s.pv_w or 0) >= 50
@@ -191,7 +199,8 @@ def _waiting(image: Image.Image, draw: ImageDraw.ImageDraw, s: Snapshot) -> None
             sizes = (16, 15, 14, 13, 12)
             draw.text((46, 55), text, font=fit(text, _top_right_limit(s) - 46 + 8, sizes), fill=GREY, anchor="lm")
     # Waiting for a schedule window: the mode in force until then (often "off") would only puzzle.
-    _info_line(image, draw, s, 67, "car", "car ready", chip=s.waiting_for != "schedule")
+    ready = f"offer {s.setpoint_a} A" if s.waiting_for == "car" else "car ready"
+    _info_line(image, draw, s, 67, "car", ready, chip=s.waiting_for != "schedule")
     sun_row(image, draw, s, 89)
     battery_badge(image, draw, s, WIDTH - MARGIN, 24)
     if s.start_needs_w and s.surplus_w is not None and not s.inverter_stale:

@@ -269,6 +269,16 @@ def _wallbox(run_stack: contextlib.ExitStack, day: DemoDay, basic: bool):
     return BasicBoxView(box), 0, basic_charger(meter_port, log_port)
 
 
+def _scaled_pv_surplus(settings: Settings, scale: float):
+    """The PV-surplus control's waits are times of the day too (for a switch to pv mode)."""
+    from dataclasses import fields, replace
+
+    from ..policy.pv_surplus import PvSurplusSettings
+
+    base = PvSurplusSettings.from_settings(settings)
+    return replace(base, **{f.name: getattr(base, f.name) / scale for f in fields(base) if f.name.endswith("_s")})
+
+
 def _start(run: DemoRun, charger, settings: Settings, out_dir: Path, recorder) -> None:
     from display.backends import make_backend
 
@@ -279,7 +289,8 @@ def _start(run: DemoRun, charger, settings: Settings, out_dir: Path, recorder) -
         epoch_clock=day.epoch_s,
         # The policy's memory of PV drops and its wait before a 1 A raise are times of the day:
         # scaled like the day itself.
-        policy_overrides={"pv_drop_memory_s": 900.0 / day.scale, "small_raise_after_s": 3600.0 / day.scale})
+        policy_overrides={"pv_drop_memory_s": 900.0 / day.scale, "small_raise_after_s": 3600.0 / day.scale,
+                          "pv_surplus": _scaled_pv_surplus(settings, day.scale)})
     grace_s = 12.0 / BASIC_TIME_SCALE if run.basic else 0.0   # one evaluation of the basic box and a poll
     run.monitor = Monitor(settings, run.wallbox, day.scale, grace_s=grace_s)
     run.runtime.start()
