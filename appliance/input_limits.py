@@ -61,7 +61,7 @@ def json_problem(data: bytes | str, limits: JsonLimits = JsonLimits()) -> str:
         elif byte in (0x5B, 0x7B):  # [ {
             depth += 1
             if depth > limits.max_depth:
-                return f"nested deeper than {limits.max_depth} levels"
+                return f"nested too deeply (more than {limits.max_depth} levels)"
         elif byte in (0x5D, 0x7D):
             depth -= 1
     return ""

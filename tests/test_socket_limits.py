@@ -59,7 +59,7 @@ def test_deep_long_and_huge_requests_are_refused_cleanly_and_counted(server):
     deep = b"[" * 30_000 + b"]" * 30_000 + b"\n"
     digits = b'{"command": "pause", "minutes": ' + b"9" * 5000 + b"}\n"
     got = answers(server.path, deep, digits, b'{"command": "status"}\n')
-    assert got[0]["ok"] is False and "nested deeper than" in got[0]["error"]
+    assert got[0]["ok"] is False and "nested too deeply" in got[0]["error"]
     assert got[1]["ok"] is False and "number longer than" in got[1]["error"]
     assert got[2]["ok"] is True
     huge = answers(server.path, b'{"command": "status", "x": "' + b"a" * 1_000_000 + b'"}\n')
