@@ -257,8 +257,10 @@ class SessionTracker:
             self._remove_sidecar()
             return
         # A power cut between writing the CSV row and removing the sidecar must not count twice.
+        # sessions.csv keeps whole seconds, the sidecar the exact start: compare at seconds.
         recorded = read_sessions(self.csv_path)
-        if any(r.start == ses.start for r in recorded[-3:]):
+        start_s = ses.start.replace(microsecond=0)
+        if any(r.start == start_s for r in recorded[-3:]):
             self._remove_sidecar()
             return
         self._open = ses

@@ -131,3 +131,22 @@ def test_a_read_only_card_raises_nothing_and_keeps_everything_in_memory(disk):
         disk.read_only(False)
     assert store.retry() and plug_session(tracker, T0 + timedelta(hours=1), 10, 2000)
     assert len(read_sessions(disk.path / "sessions.csv")) == 2
+
+
+def test_a_power_cut_between_the_row_and_the_sidecar_removal_does_not_count_twice(tmp_path):
+    """The CSV keeps whole seconds, the sidecar the exact start (found by the state machine's
+    review: an exact comparison made the restored session a second, duplicate one)."""
+    csv_path = tmp_path / "sessions.csv"
+    start = T0 + timedelta(microseconds=123456)
+    tracker = SessionTracker(csv_path, clock_wall=lambda: start)
+    tracker.update(now=start, car_connected=True, meter_wh=0, current_a=16, car_w=0,
+                   pv_to_car_w=0, dt_s=0)
+    sidecar = (tmp_path / "session_open.json").read_bytes()
+    tracker.update(now=start + timedelta(minutes=5), car_connected=False, meter_wh=900,
+                   current_a=0, car_w=0, pv_to_car_w=0, dt_s=300)
+    (tmp_path / "session_open.json").write_bytes(sidecar)  # the power went before the unlink
+    restored = SessionTracker(csv_path, clock_wall=lambda: start + timedelta(minutes=6))
+    assert restored.current is None
+    restored.update(now=start + timedelta(minutes=7), car_connected=False, meter_wh=900,
+                    current_a=0, car_w=0, pv_to_car_w=0, dt_s=60)
+    assert len(read_sessions(csv_path)) == 1
