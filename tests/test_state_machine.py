@@ -11,12 +11,14 @@ state, and checks the safety rules of DESIGN.md after every step:
   7. bad input never raises (an exception fails the run) and never raises the current.
 Also: pause and mode off give 0, and every closed session is in sessions.csv after restarts.
 
-CI runs a bounded number of examples; WALLBOX_STATE_MACHINE_EXAMPLES=2000 runs a long search.
+CI runs 100 examples of a fixed search (a few seconds); WALLBOX_STATE_MACHINE_EXAMPLES=2000
+runs a long random one.
 Phase switching is not exposed by the core yet, so it is not a rule here.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import shutil
@@ -37,7 +39,7 @@ from appliance.sessions import SessionTracker, read_sessions
 from appliance.sources.fronius import FroniusDataError, Measurement, parse_document
 from appliance.state import StateStore
 
-EXAMPLES = int(os.environ.get("WALLBOX_STATE_MACHINE_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("WALLBOX_STATE_MACHINE_EXAMPLES", "100"))
 UP = ChargerHealth(connected=True, holding=True)
 DOWN = ChargerHealth(connected=False, holding=False, problem="No answer from 127.0.0.1:1")
 LOCAL0 = datetime(2026, 6, 21, 11, 58)
@@ -47,6 +49,9 @@ SCHEDULE = (ScheduleWindow(time(12, 0), time(12, 5), "off"), ScheduleWindow(time
 BAD_PUSHES = [b"", b"{", b'{"Body": {"Data": {"Site": {"P_PV": ' + b"9" * 5000 + b"}}}}",
               b"[" * 10_000, b'{"Body": {"Data": {"Site": {"P_PV": 1e9}}}}', b"\xff\xfe\x00",
               b'{"Head": {"Status": {"Code": 8}}, "Body": {}}', b'{"Body": {"Data": {"Site": {"P_PV": NaN}}}}']
+# Round figures make the search find sequences faster than arbitrary floats, which cluster at 0.
+POWERS_W = st.one_of(st.sampled_from([0.0, 800.0, 3000.0, 8000.0, 15000.0, 25000.0, -3000.0, -9000.0]),
+                     st.floats(-20_000, 25_000))
 IMPLAUSIBLE = [dict(power_w=4_294_965_300.0), dict(currents_a=(65535.0, 0.0, 0.0)),
                dict(limit_a=65535), dict(power_w=math.nan), dict(currents_a=(-3.0, 0.0, 0.0))]
 
@@ -56,7 +61,9 @@ class ApplianceMachine(RuleBasedStateMachine):
                 import_limit_w=st.sampled_from([0.0, 9000.0, 14000.0]),
                 max_current_a=st.sampled_from([16, 32]), schedule=st.booleans())
     def start(self, allowance_w, import_limit_w, max_current_a, schedule):
-        self.dir = Path(tempfile.mkdtemp(prefix="wallbox-sm-"))
+        # RAM where there is some: every step may fsync, and a search runs thousands of steps.
+        ram = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+        self.dir = Path(tempfile.mkdtemp(prefix="wallbox-sm-", dir=ram))
         self.policy = PolicySettings(allowance_w=allowance_w, import_limit_w=import_limit_w,
                                      max_current_a=max_current_a, ramp_up_interval_s=10.0,
                                      enable_delay_s=20.0, disable_delay_s=60.0)
@@ -107,8 +114,9 @@ class ApplianceMachine(RuleBasedStateMachine):
         self.t += dt_s
         self.tick()
 
-    @rule(pv_w=st.floats(0, 25_000), grid_w=st.one_of(st.none(), st.floats(-20_000, 20_000)),
-          battery_w=st.one_of(st.none(), st.floats(-5000, 5000)), soc=st.floats(0, 100),
+    @rule(pv_w=POWERS_W.map(abs), grid_w=st.one_of(st.none(), POWERS_W),
+          battery_w=st.one_of(st.none(), st.sampled_from([-3000.0, -500.0, 0.0, 500.0, 3000.0])),
+          soc=st.sampled_from([10.0, 49.0, 50.0, 90.0, 100.0]),
           age_s=st.sampled_from([0.0, 0.0, 0.0, 30.0, 59.0, 61.0, 300.0]))
     def push(self, pv_w, grid_w, battery_w, soc, age_s):
         at = self.t - age_s
@@ -162,11 +170,17 @@ class ApplianceMachine(RuleBasedStateMachine):
 
     @rule(changes=st.sampled_from(IMPLAUSIBLE))
     def implausible_reading(self, changes):
-        self.tick()  # the baseline at this moment
+        # DESIGN: an implausible reading is treated as "not known". So the core must decide
+        # exactly as a twin that got no reading at all (minpv offers its minimum current to a car
+        # it cannot see, so "not known" may be more than a reading that said "unplugged").
+        self.tick()
+        twin = copy.deepcopy(self.core)
+        twin.store = twin.sessions = None
+        twin.charger(None, UP)
         self.core.charger(self._reading(**changes), UP)
         self.limit_a = None
-        before = self.tick()
-        assert self.setpoint <= before, "an implausible reading raised the current"
+        self.tick()
+        assert self.setpoint == twin.tick(self.clocks()), "an implausible reading was not 'not known'"
 
     @rule(age_s=st.sampled_from([11.0, 60.0]))
     def stale_reading(self, age_s):
@@ -264,6 +278,7 @@ class ApplianceMachine(RuleBasedStateMachine):
 
 
 ApplianceMachine.TestCase.settings = settings(
-    max_examples=EXAMPLES, stateful_step_count=40, deadline=None,
+    # CI: a fixed search, the same every run (no flaky failures); a long run searches at random.
+    max_examples=EXAMPLES, stateful_step_count=40, deadline=None, derandomize=EXAMPLES <= 100,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 TestApplianceMachine = ApplianceMachine.TestCase
