@@ -15,7 +15,8 @@ from datetime import time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-MODES = ("fast", "pv", "minpv", "off")
+from .policy.types import MODES  # noqa: F401  (one definition of the modes)
+
 BAUDRATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 # Linux limits the path of a Unix socket to 107 bytes (sun_path holds 108 with the final NUL).
 UNIX_SOCKET_PATH_MAX = 107

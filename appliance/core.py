@@ -33,7 +33,7 @@ from .state import ApplianceState, StateStore, apply_command
 
 log = logging.getLogger("appliance")
 
-WALLBOX_READING_STALE_S = 10.0   # a wallbox reading older than this is not used
+WALLBOX_READING_STALE_S = 20.0   # a wallbox reading older than this is not used (2.5x the idle read interval)
 MAX_PHASE_CURRENT_A = 80.0       # no EVSE delivers more per phase
 MAX_CAR_POWER_W = 3 * 253.0 * MAX_PHASE_CURRENT_A * 1.1
 CAR_HISTORY_S = 120.0            # how far back a grid reading can be paired with the car's power
@@ -277,6 +277,11 @@ class ApplianceCore:
         except OSError as exc:
             self.log.error("Could not save mode and pause to %s (%s): they hold until the next restart "
                            "only. Check state.dir in the settings.", self.store.path, exc.strerror or exc)
+
+    def status_reading(self) -> ChargerReading | None:
+        """The wallbox reading as of the last tick, if usable (the one rule)."""
+        now = self._last_tick_s
+        return usable_reading(self.reading, self.health, now) if math.isfinite(now) else None
 
     def _charger_limit_a(self) -> int | None:
         # The box's own maximum counts even from an older reading: it only ever lowers the current.

@@ -111,6 +111,9 @@ class Runtime:
         self.cycle_s = cycle_s
         self._last_cycle_s = -math.inf
         self._ip_address = ip_address if ip_address is not None else local_ip()
+        from .runtime_remote import Remote
+
+        self.remote = Remote(self)
 
     def _sources(self, f, clock):
         """(FTP receiver or None, poller or None) for [fronius] source: push (with the Solar API
@@ -193,6 +196,7 @@ class Runtime:
         state = self.core.state
         if state.mode != s.control.mode or state.paused:
             log.info(messages.restored(self.core.store.path, state.mode, state.paused))
+        self.remote.open()
         self.notifier.ready(f"Charging control running; {ready}.")
 
     def _start_sources(self) -> str:
@@ -244,6 +248,7 @@ class Runtime:
     def close(self) -> None:
         """Stops everything; the charger last, so the box is driven until the end."""
         self.notifier.stopping()
+        self.remote.close()
         if self.poller:
             self.poller.stop()
         if self.receiver is not None:
@@ -310,6 +315,7 @@ class Runtime:
             self.core.allowance(allowance_w(self.core.policy.allowance_w, status, self.dimming.settings))
         self.charger.set_setpoint(self.core.tick(clocks))
         self._draw(clocks)
+        self.remote.cycle(lambda: self.snapshot(clocks))
         self.notifier.watchdog()
 
     def snapshot(self, clocks: Clocks | None = None):

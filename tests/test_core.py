@@ -124,7 +124,7 @@ def test_schedule_window_switches_the_mode_and_the_screen_names_its_start():
 
 @pytest.mark.parametrize("change, why", [
     ({"health": DOWN}, "link down"),
-    ({"at_s": -10.0}, "10 s old"),
+    ({"at_s": -20.0}, "20 s old"),
     ({"power_w": 4294967295.0}, "registers 1020-1021 = 0xFFFFFFFF"),
     ({"power_w": math.nan}, "NaN"),
     ({"limit_a": 65535}, "a limit of 65535 A"),

@@ -51,7 +51,7 @@ class RecordingCharger:
 def test_the_charger_starts_first_stops_last_and_gets_the_setpoint_every_cycle(tmp_path):
     settings = with_overrides(
         Settings(), fronius={"ftp_host": "127.0.0.1", "ftp_port": 0, "ftp_password": "pw"},
-        display={"backend": "none"}, button={"pin": 0},
+        display={"backend": "none"}, button={"pin": 0}, web={"enabled": False},
         state={"dir": str(tmp_path / "state"), "control_socket": str(tmp_path / "control.sock")})
     charger = RecordingCharger()
     assert isinstance(charger, Charger)
@@ -76,7 +76,7 @@ def test_the_charger_starts_first_stops_last_and_gets_the_setpoint_every_cycle(t
 def run_with_source(tmp_path, fronius: dict):
     settings = with_overrides(
         Settings(), fronius=fronius, control={"ramp_up_interval_s": 0.0}, display={"backend": "none"},
-        button={"pin": 0},
+        button={"pin": 0}, web={"enabled": False},
         state={"dir": str(tmp_path / "state"), "control_socket": str(tmp_path / "control.sock")})
     charger = RecordingCharger()
     runtime = Runtime(settings, charger=charger, ip_address="127.0.0.1", cycle_s=0.05)
@@ -129,7 +129,7 @@ def test_a_dimming_edge_lowers_the_current_in_the_cycle_it_wakes(tmp_path):
 
     settings = with_overrides(
         Settings(), fronius={"ftp_host": "127.0.0.1", "ftp_port": 0, "ftp_password": "pw"},
-        display={"backend": "none"}, button={"pin": 0}, dimming={"pin": 5},
+        display={"backend": "none"}, button={"pin": 0}, web={"enabled": False}, dimming={"pin": 5},
         state={"dir": str(tmp_path / "state"), "control_socket": str(tmp_path / "control.sock")})
     charger = RecordingCharger()
     # A long cycle: only the edge's own event can bring the new allowance in time.
@@ -149,3 +149,74 @@ def test_a_dimming_edge_lowers_the_current_in_the_cycle_it_wakes(tmp_path):
         runtime.stop()
         thread.join(timeout=5)
         runtime.close()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_web_page_shows_the_core_status_and_the_screen(tmp_path):
+    import json
+    import urllib.request
+
+    port = free_port()
+    settings = with_overrides(
+        Settings(), fronius={"ftp_host": "127.0.0.1", "ftp_port": 0, "ftp_password": "pw"},
+        display={"backend": "none"}, button={"pin": 0},
+        web={"enabled": True, "host": "127.0.0.1", "port": port, "password": ""},
+        state={"dir": str(tmp_path / "state"), "control_socket": str(tmp_path / "control.sock")})
+    charger = RecordingCharger()
+    runtime = Runtime(settings, charger=charger, ip_address="127.0.0.1", cycle_s=0.05)
+    charger.runtime = runtime
+    runtime.start()
+    thread = threading.Thread(target=runtime.run, daemon=True)
+    thread.start()
+    try:
+        assert runtime.remote.web is not None
+        assert wait_for(lambda: charger.setpoints[-1:] == [15])
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/state", timeout=5) as answer:
+            state = json.loads(answer.read())
+        assert state["setpoint_a"] == 15 and state["mode"] == "fast" and state["pv_stale"] is True
+        # The page's picture of the screen comes from the control cycle.
+        assert wait_for(lambda: runtime.remote.snapshot() is not None)
+        assert runtime.remote.snapshot().setpoint_a == 15
+    finally:
+        runtime.stop()
+        thread.join(timeout=5)
+        runtime.close()
+
+
+def test_home_assistant_commands_over_mqtt_reach_the_core(tmp_path):
+    from test_mqtt import Listener, start_broker
+
+    broker, port = start_broker(tmp_path)
+    settings = with_overrides(
+        Settings(), fronius={"ftp_host": "127.0.0.1", "ftp_port": 0, "ftp_password": "pw"},
+        display={"backend": "none"}, button={"pin": 0}, web={"enabled": False},
+        mqtt={"host": "127.0.0.1", "port": port, "client_id": "wallbox-runtime-test"},
+        state={"dir": str(tmp_path / "state"), "control_socket": str(tmp_path / "control.sock")})
+    charger = RecordingCharger()
+    runtime = Runtime(settings, charger=charger, ip_address="127.0.0.1", cycle_s=0.05)
+    charger.runtime = runtime
+    runtime.start()
+    thread = threading.Thread(target=runtime.run, daemon=True)
+    thread.start()
+    listener = None
+    try:
+        assert runtime.remote.mqtt.listening.wait(5)
+        listener = Listener(port)
+        listener.client.publish("wallbox/mode/set", "off", qos=1)
+        assert wait_for(lambda: runtime.core.state.mode == "off" and charger.setpoints[-1] == 0)
+        assert wait_for(lambda: listener.last("wallbox/mode") == "off")
+    finally:
+        if listener is not None:
+            listener.close()
+        runtime.stop()
+        thread.join(timeout=5)
+        runtime.close()
+        broker.terminate()
+        broker.wait(5)

@@ -50,7 +50,7 @@ def rig_settings(tmp_path, port, **overrides):
         fronius={"ftp_host": "127.0.0.1", "ftp_port": 0, "ftp_password": "pw", "stale_after_s": 60.0},
         control={"ramp_up_interval_s": 0.0},
         display={"backend": "none"},
-        button={"pin": 0},
+        button={"pin": 0}, web={"enabled": False},
         state={"dir": str(tmp_path / "state"), "control_socket": str(tmp_path / "control.sock")},
         **overrides,
     )
@@ -181,6 +181,8 @@ backend = "png"
 png_path = "{tmp_path / 'screen.png'}"
 [button]
 pin = 0
+[web]
+enabled = false
 [state]
 dir = "{tmp_path / 'state'}"
 control_socket = "{tmp_path / 'control.sock'}"

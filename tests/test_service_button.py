@@ -27,7 +27,7 @@ def test_short_press_pauses_within_0_3_s_and_long_press_steps_the_mode(tmp_path,
         Settings(), wallbox={"transport": "tcp", "host": "127.0.0.1", "port": port},
         fronius={"ftp_host": "127.0.0.1", "ftp_port": 0, "ftp_password": "pw"},
         display={"backend": "none", "backlight_timeout_s": 60.0},
-        button={"pin": 21, "pause_minutes": 10.0, "long_press_s": 0.5},
+        button={"pin": 21, "pause_minutes": 10.0, "long_press_s": 0.5}, web={"enabled": False},
         state={"dir": str(tmp_path / "state"), "control_socket": str(tmp_path / "control.sock")})
     frames = []
     service = Runtime(settings, on_frame=lambda image: frames.append((time.monotonic(), service.snapshot())),

@@ -76,7 +76,8 @@ def test_zero_amps_pauses_and_energy_only_grows_while_charging(make_sim):
     expected_wh = 16 * 230 * 3 * 0.5
     assert expected_wh * 0.8 < session_wh < expected_wh * 1.5
     # The meter counts in 0.1 kWh units.
-    assert read_input(client, "meter_0_1kwh") == int(sim.meter_wh // 100)
+    # The register and the attribute are read a moment apart: the meter may step between them.
+    assert read_input(client, "meter_0_1kwh") in (int(sim.meter_wh // 100) - 1, int(sim.meter_wh // 100))
     assert sim.meter_wh - meter_before_wh >= session_wh
 
     write(client, "setpoint_a", 0)

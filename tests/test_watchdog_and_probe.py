@@ -12,6 +12,7 @@ from appliance.commands import Request
 from appliance.policy.types import Command
 from appliance.runtime import Runtime
 from appliance.sim.wallbox import SimulatedWallbox
+from waiting import wait_until as wait_for
 
 
 def test_watchdog_pings_stop_when_the_control_loop_is_stuck(tmp_path):
@@ -23,7 +24,7 @@ def test_watchdog_pings_stop_when_the_control_loop_is_stuck(tmp_path):
     port = wallbox.serve_tcp()
     settings = with_overrides(
         Settings(), wallbox={"transport": "tcp", "host": "127.0.0.1", "port": port},
-        fronius={"ftp_host": "127.0.0.1", "ftp_port": 0, "ftp_password": "pw"}, display={"backend": "none"},
+        fronius={"ftp_host": "127.0.0.1", "ftp_port": 0, "ftp_password": "pw"}, display={"backend": "none"}, web={"enabled": False},
         state={"dir": str(tmp_path / "state"), "control_socket": str(tmp_path / "control.sock")})
     # A fast control cycle (0.1 s) so the test needs a second, not five; the thread is real.
     service = Runtime(settings, notifier=SystemdNotifier({"NOTIFY_SOCKET": path}), cycle_s=0.1,
@@ -44,7 +45,7 @@ def test_watchdog_pings_stop_when_the_control_loop_is_stuck(tmp_path):
     try:
         service.start()
         thread.start()
-        first = messages_for(0.6)
+        first = messages_for(1.0)
         assert any(m.startswith("READY=1") for m in first)
         assert sum(m == "WATCHDOG=1" for m in first) >= 3   # about one per control cycle
         # A command that hangs the control thread: the pings must stop with it.
@@ -52,7 +53,8 @@ def test_watchdog_pings_stop_when_the_control_loop_is_stuck(tmp_path):
         time.sleep(0.2)
         stuck = messages_for(0.8)
         assert "WATCHDOG=1" not in stuck
-        assert wallbox.alive_writes > 0  # the wallbox heartbeat has its own thread and goes on
+        # The wallbox heartbeat has its own thread and goes on.
+        assert wait_for(lambda: wallbox.alive_writes > 0, 5)
     finally:
         release.set()
         service.stop()

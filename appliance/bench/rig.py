@@ -56,6 +56,9 @@ pin = 0
 [state]
 dir = "{state_dir}"
 control_socket = "{state_dir}/control.sock"
+
+[web]
+enabled = false
 """
 
 

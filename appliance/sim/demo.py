@@ -89,7 +89,7 @@ def demo_settings(ftp_password: str, wallbox_port: int, out_dir: Path) -> Settin
         # A compressed day: one real second is about 15 minutes, so the ramp limit shrinks too.
         control={"ramp_up_interval_s": 2.0},
         display={"backend": "png", "png_path": str(out_dir / "screen.png")},
-        button={"pin": 0},
+        button={"pin": 0}, web={"enabled": False},
         state={"dir": str(out_dir / "state"), "control_socket": str(out_dir / "state" / "control.sock")},
     )
 
