@@ -40,7 +40,7 @@ def test_a_hostile_push_gives_fronius_data_error_with_the_reason(data, reason):
         parse_document(data.decode(), source="powerflow.json", received_at=0.0)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(st.one_of(st.binary(max_size=400), st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(
@@ -124,7 +124,7 @@ def test_a_hostile_solar_api_answer_is_rejected_with_the_reason(body, reason):
 WORDS = st.integers(0, 0xFFFF)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(st.lists(WORDS, min_size=130, max_size=130), st.sampled_from([101, 103, 111, 113]),
        st.sampled_from([201, 203, 211, 213]))
 def test_sunspec_values_are_a_bounded_power_or_none_whatever_the_registers(regs, inverter, meter):
