@@ -14,24 +14,33 @@ DEFAULT_CONFIG = default_config_path()
 
 
 def _setup_logging(verbose: bool = False) -> None:
+    root = logging.getLogger()
+    had = list(root.handlers)   # someone else's handlers (a test harness) are left as they are
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)-7s %(message)s",
         datefmt="%H:%M:%S",
         stream=sys.stdout,
     )
+    from .logsummary import RepeatSummarizer
+
+    # A device retrying every second would otherwise fill the RAM journal with one line.
+    summarizer = RepeatSummarizer()
+    for handler in root.handlers:
+        if handler not in had:
+            handler.addFilter(summarizer)
     from .chargers.vestel_ems import quiet_pymodbus_logging
 
     # pymodbus logs every failed connect in its own words; the wallbox link says it once, readably.
     quiet_pymodbus_logging()
 
 
-def _load(path: str):
-    """Settings from a file, or a readable reason and exit code 2."""
+def _load(path: str, only: tuple[str, ...] | None = None):
+    """Settings from a file (only these sections, when given), or a readable reason and exit code 2."""
     from .config import ConfigError, load_settings
 
     try:
-        return load_settings(path)
+        return load_settings(path, only=only)
     except FileNotFoundError:
         print(f"{path}: no such file. Give the settings file with --config FILE "
               f"(an example: {Path(__file__).with_name('wallbox.example.toml')}).", file=sys.stderr)
@@ -75,13 +84,22 @@ def cmd_demo(args) -> int:
     from .sim.demo import run_demo
 
     _setup_logging(args.verbose)
-    return run_demo(minutes=args.minutes, out_dir=Path(args.out))
+    return run_demo(minutes=args.minutes, out_dir=Path(args.out), basic=args.basic, source=args.source)
 
 
 def cmd_probe(args) -> int:
-    from .probe import probe
+    from .chargers.vestel_ems import quiet_pymodbus_logging
+    from .probe import probe, probe_inverter_cmd
 
-    settings = _load(args.config)
+    quiet_pymodbus_logging()   # a refused connection is said once, in the probe's own words
+    if args.inverter:
+        from .cli_control import _state_value
+
+        return probe_inverter_cmd(args.inverter, http_port=args.http_port, modbus_port=args.modbus_port,
+                                  inverter_unit=args.inverter_unit, meter_unit=args.meter_unit,
+                                  control_socket=_state_value(args.config, "control_socket"))
+    # Only [wallbox] is read: the probe needs no FTP password or anything else.
+    settings = _load(args.config, only=("wallbox",))
     return probe(settings)
 
 
@@ -89,7 +107,7 @@ def cmd_render(args) -> int:
     from display.samples import render_all
 
     out = Path(args.out)
-    paths = render_all(out)
+    paths = render_all(out)  # display.output.OutputError for a folder that cannot be written
     for p in paths:
         print(p)
     print(f"{len(paths)} pictures written to {out}")
@@ -100,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wallbox",
         description="Charges an electric car from the grid allowance plus PV through a Vestel EVC04 "
-                    "wallbox, with Fronius inverter data pushed by FTP.",
+                    "wallbox, with Fronius inverter data (FTP push, Solar API or Modbus SunSpec).",
+        epilog=f"Every command reads its settings from {DEFAULT_CONFIG} unless given --config FILE.",
     )
     parser.add_argument("--version", action="version", version=f"wallbox {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -113,6 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the whole appliance on this computer, no hardware or settings needed")
     p.add_argument("--minutes", type=float, default=1.0, help="length of the simulated PV day (default 1)")
     p.add_argument("--out", default="demo-output", help="where the screen pictures and the GIF go")
+    p.add_argument("--basic", action="store_true",
+                   help="a basic EVC04 (no network module) driven by meter emulation over pseudo-terminals "
+                        "(needs socat)")
+    p.add_argument("--source", choices=("push", "solar_api", "sunspec"), default="push",
+                   help="how the simulated inverter delivers its data: FTP push (default), Solar API "
+                        "polling, or Modbus TCP SunSpec (a simulated GEN24 with a battery)")
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(func=cmd_demo)
 
@@ -120,8 +145,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.set_defaults(func=cmd_check_config)
 
-    p = sub.add_parser("probe", help="connect to the wallbox and print its identity and live values")
-    p.add_argument("--config", default=DEFAULT_CONFIG, help=f"settings file (default {DEFAULT_CONFIG})")
+    p = sub.add_parser("probe", help="which wallbox answers on the [wallbox] link, and how to drive it; "
+                                     "with --inverter HOST: which inverter data sources answer there")
+    p.add_argument("--config", default=DEFAULT_CONFIG,
+                   help=f"settings file (default {DEFAULT_CONFIG}); only [wallbox] is read")
+    p.add_argument("--inverter", metavar="HOST", help="ask the inverter at HOST instead: Solar API, SunSpec, pushes")
+    p.add_argument("--http-port", type=int, default=80, help="the inverter's Solar API port (default 80)")
+    p.add_argument("--modbus-port", type=int, default=502, help="the inverter's Modbus TCP port (default 502)")
+    p.add_argument("--inverter-unit", type=int, default=1, help="SunSpec unit of the inverter (default 1)")
+    p.add_argument("--meter-unit", type=int, default=200, help="SunSpec unit of the meter (default 200)")
     p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser("render", help="write every screen with sample data as PNG")
@@ -129,11 +161,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_render)
 
     from . import cli_control
+    from .bench import register as register_bench
     from .sim import simulate
 
     cli_control.register(sub)
     simulate.register(sub)
+    register_bench(sub)
     return parser
+
+
+def _check_chart_path(args) -> None:
+    """`simulate --chart FILE`: an unwritable file is said before the day is simulated."""
+    chart = getattr(args, "chart", None)
+    if not chart:
+        return
+    from display.output import OutputError
+
+    target = Path(chart)
+    existed = target.exists()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "ab"):
+            pass
+    except OSError as e:
+        raise OutputError(f"Cannot write the chart to {target} ({e.strerror or e}): choose a file in a "
+                          f"folder you may write to, e.g. /tmp/day.png.") from e
+    if not existed:
+        target.unlink()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,8 +196,14 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from display.output import OutputError
+
     try:
+        _check_chart_path(args)
         return args.func(args)
+    except OutputError as e:
+        print(f"wallbox {args.command}: {e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

@@ -170,9 +170,9 @@ class DimmingSettings:
 class ControlSettings:
     mode: str = key("fast", Choice(MODES), help="fast | pv | minpv | off")
     ramp_up_interval_s: float = key(30.0, Num(0, 3600), "s", help="at most one raise per interval")
-    enable_delay_s: float = key(60.0, Num(0, 3600), "s", help="pv: surplus this long before starting")
-    disable_delay_s: float = key(300.0, Num(0, 7200), "s", help="pv: shortfall this long before stopping")
-    min_restart_interval_s: float = key(600.0, Num(0, 7200), "s", help="pv: at most one start per this")
+    enable_delay_s: float = key(60.0, Num(0, 3600), "s", help="kept for older files: pv mode starts by the PV-surplus control (30 s of surplus, at once at plug-in)")
+    disable_delay_s: float = key(300.0, Num(0, 7200), "s", help="kept for older files: pv mode stops by the energy a shortfall costs")
+    min_restart_interval_s: float = key(600.0, Num(0, 7200), "s", help="kept for older files: pv mode restarts after 15 min at the earliest")
     house_base_load_w: int = key(300, Int(0, 20_000), "W", help="pv without a grid meter: the house's use")
     timezone: str = key("", TimeZone(), help='"" = the appliance\'s time zone')
     schedule: tuple[ScheduleWindow, ...] = key((), Schedule(), help="[[control.schedule]] windows")

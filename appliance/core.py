@@ -25,6 +25,7 @@ from .commands import Request
 from .core_status import CoreStatus, build_status
 from .policy.battery import BatteryPriority, BatteryRules, pv_counted_w
 from .policy.control import Controller, Decision, Inputs, PolicySettings
+from .policy.phases import PhaseCommand, PhaseDecider, PhaseSettings
 from .policy.schedule import mode_in_force
 from .policy.types import NEXT_MODE, Command
 from .sessions import SessionTracker
@@ -142,9 +143,16 @@ class ApplianceCore:
     def __init__(self, policy: PolicySettings, *, default_mode: str = "fast",
                  store: StateStore | None = None, sessions: SessionTracker | None = None,
                  schedule: Iterable = (), tz: tzinfo | None = None, button_pause_minutes: float = 0.0,
-                 battery: BatteryRules | None = None, logger: logging.Logger | None = log):
+                 battery: BatteryRules | None = None, phases: PhaseSettings | None = None,
+                 logger: logging.Logger | None = log):
         self.policy = policy
         self.controller = Controller(policy)
+        self._allowance_w = policy.allowance_w
+        # 1p/3p switching ([wallbox] phase_switching): decided here, done by the driver. Only while
+        # the runtime reports a charger that can switch (phase_switcher); never for a basic box.
+        self.phase_decider = PhaseDecider(phases, can_switch=False) if phases is not None else None
+        self.phase_command: PhaseCommand | None = None
+        self.phases_wanted: int | None = None   # the phase count handed to the driver (set_phases)
         self.store = store
         self.state: ApplianceState = store.load() if store is not None else ApplianceState(default_mode)
         self.sessions = sessions
@@ -166,6 +174,7 @@ class ApplianceCore:
         self.highest_setpoint_a = 0
         self._started_s: float | None = None
         self._last_tick_s = -math.inf
+        self._epoch_s = 0.0
         self._data_state: str | None = None     # "fresh" / "stale" / "none": logged on change only
         self._logged_setpoint: int | None = None
 
@@ -188,8 +197,19 @@ class ApplianceCore:
     def allowance(self, allowance_w: float) -> None:
         """The grid allowance in force (the dimmed one while the grid operator dims); it applies
         from the next tick, so a dimming edge lowers the current in the cycle that sees it."""
-        if allowance_w != self.controller.cfg.allowance_w:
-            self.controller.cfg = replace(self.policy, allowance_w=allowance_w)
+        self._allowance_w = allowance_w
+        self._apply_cfg(self.controller.cfg.phases)
+
+    def phase_switcher(self, can_switch: bool) -> None:
+        """Whether the charger is a PhaseSwitcher that can switch now (the runtime asks it every
+        cycle); without one no phase decision is made and the settings' phases count."""
+        if self.phase_decider is not None:
+            self.phase_decider.can_switch = can_switch
+
+    def _apply_cfg(self, phases: int) -> None:
+        cfg = self.controller.cfg
+        if cfg.allowance_w != self._allowance_w or cfg.phases != phases:
+            self.controller.cfg = replace(self.policy, allowance_w=self._allowance_w, phases=phases)
 
     def paused(self, epoch_s: float) -> bool:
         return self.state.pause_active(epoch_s)
@@ -227,6 +247,7 @@ class ApplianceCore:
     def tick(self, clocks: Clocks) -> int:
         """Decides the setpoint for this moment and returns it (0 or min..limit A)."""
         now = clocks.mono_s
+        self._epoch_s = clocks.epoch_s
         if self._started_s is None:
             self._started_s = now
         dt_s = now - self._last_tick_s if math.isfinite(self._last_tick_s) else 0.0
@@ -239,6 +260,7 @@ class ApplianceCore:
         mode, self.window = (mode_in_force(self.state.mode, self.schedule, clocks.local)
                              if self.schedule else (self.state.mode, None))
         usable = usable_reading(self.reading, self.health, now)
+        hold = self._phases(now, usable)
         r = self.readings
         decision = self.controller.decide(Inputs(
             now_s=now, mode=mode, paused=self.state.pause_active(clocks.epoch_s),
@@ -247,7 +269,7 @@ class ApplianceCore:
             car_connected=usable.car_connected if usable else None,
             charger_limit_a=self._charger_limit_a(),
             car_w_at_grid=self.car_history.at(r.grid_at_s),
-            surplus_adjustment_w=r.surplus_adjustment_w,
+            surplus_adjustment_w=r.surplus_adjustment_w, hold_for_phase_switch=hold,
         ))
         previous = self.decision.setpoint_a if self.decision else 0
         self.decision = decision
@@ -261,6 +283,36 @@ class ApplianceCore:
         if self.sessions is not None:
             self._track_session(clocks.local, usable, dt_s)
         return decision.setpoint_a
+
+    def _phases(self, now: float, usable: ChargerReading | None) -> bool:
+        """The 1p/3p decision; sets the phases the allowance rule counts. True: hold the current
+        at 0 (a switch is under way)."""
+        decider = self.phase_decider
+        if decider is None:
+            return False
+        reported = usable.phases_in_use if usable and usable.phases_in_use in (1, 3) else None
+        in_use = self.phases_wanted or reported or self.policy.phases
+        d = self.decision
+        surplus_w = None
+        if usable is not None and usable.car_connected and d is not None and d.data_fresh \
+                and not self.state.pause_active(self._epoch_s):
+            surplus_w = d.budget_w if d.mode == "fast" else d.surplus_w if d.mode != "off" else None
+        # A switch waits until the current is offered no more and the car draws none (an idle
+        # box reports a few tenths of an amp; a phase that carries current carries 1 A or more).
+        drawing = usable is not None and max(usable.currents_a) >= 1.0
+        current_a = self.controller.setpoint_a or int(drawing)
+        command = decider.decide(now, surplus_w, in_use, current_a)
+        self.phase_command = command
+        if command.phases != in_use:
+            self.phases_wanted = command.phases
+            self.log.info(messages.phases_switched(in_use, command.phases, command.switches_in_24h,
+                                                   decider.cfg.max_switches_per_day))
+        # Watts per amp = phases in use x voltage; while a switch is not confirmed, the larger
+        # count (fewer amps) holds. Without a switcher the settings' phases count.
+        counted = (max(self.phases_wanted or self.policy.phases, reported or 1)
+                   if decider.can_switch else self.policy.phases)
+        self._apply_cfg(counted)
+        return command.hold_current
 
     def status(self, clocks: Clocks) -> CoreStatus:
         """The status record at this moment (for the screen, `wallbox status` and the web)."""

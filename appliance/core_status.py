@@ -43,6 +43,8 @@ class CoreStatus:
     allowance_w: float
     start_needs_w: float
     stale_after_s: float
+    phases: int = 3                        # the phases the allowance rule counts now
+    phase_switches_24h: int | None = None  # with 1p/3p switching on: switches in the last 24 h
 
     @property
     def setpoint_a(self) -> int:
@@ -70,6 +72,8 @@ class CoreStatus:
             "pushes_accepted": self.pushes_accepted,
             "pushes_rejected": self.pushes_rejected,
             "session_energy_wh": None if self.session_energy_wh is None else round(self.session_energy_wh),
+            "phases": self.phases,
+            "phase_switches_24h": self.phase_switches_24h,
         }
 
     def snapshot(self, *, version: str, ip_address: str | None, backlight_on: bool = True,
@@ -102,7 +106,13 @@ class CoreStatus:
 def _waiting(core: "ApplianceCore", clocks: "Clocks", paused: bool) -> tuple[str | None, str | None]:
     """Why the screen shows 0 A: (waiting_for, schedule_start)."""
     d = core.decision
-    if d is None or d.setpoint_a != 0:
+    if d is not None and d.setpoint_a > 0:
+        # Offered a current, connected, drawing nothing: the car is full or waits on its own timer.
+        reading = core.reading
+        if reading is not None and reading.car_connected and not reading.charging:
+            return "car", None
+        return None, None
+    if d is None:
         return None, None
     if paused:
         return "paused", None
@@ -141,5 +151,6 @@ def build_status(core: "ApplianceCore", clocks: "Clocks") -> CoreStatus:
         pushes_accepted=core.accepted_pushes, pushes_rejected=core.rejected_pushes,
         session_energy_wh=current.energy_wh if current else None,
         allowance_w=cfg.allowance_w, start_needs_w=cfg.min_current_a * cfg.watts_per_amp,
-        stale_after_s=cfg.stale_after_s,
+        stale_after_s=cfg.stale_after_s, phases=cfg.phases,
+        phase_switches_24h=core.phase_command.switches_in_24h if core.phase_command else None,
     )

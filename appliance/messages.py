@@ -47,19 +47,29 @@ def why(d: Decision, cfg: PolicySettings) -> str:
         return f"Allowance only {fmt_kw(cfg.allowance_w)} (no fresh PV data){_import_note(d, cfg)}"
     if r == Reason.MINPV:
         return f"Minimum current + {_surplus(d)}"
+    if r == Reason.PHASE_SWITCH:
+        return "Switching phases: the current is held at 0 A until the car restarts on the new phases"
     surplus = _surplus(d)
-    if r == Reason.PV_WAITING:
-        return f"{surplus}: waiting for {cfg.min_current_a} A of surplus"
-    if r == Reason.PV_STARTING:
-        return f"{surplus}: starting when it holds for {cfg.enable_delay_s:.0f} s ({timer:.0f} s so far)"
-    if r == Reason.PV_RESTART_WAIT:
-        return f"{surplus}: next start allowed in {timer:.0f} s"
-    if r == Reason.PV_STOPPING:
-        return f"{surplus}: below the minimum for {timer:.0f} s, stopping"
-    if r == Reason.PV_HOLDING:
-        return (f"{surplus}: holding {cfg.min_current_a} A, stopping in {timer:.0f} s if it "
-                "stays low")
-    return surplus
+    return f"{surplus}: {_pv_why(d, cfg)}" if r in _PV_WHY else surplus
+
+
+_PV_WHY = {
+    Reason.PV_NO_DATA: "no fresh reading of the grid meter or the inverter, so no PV surplus is known",
+    Reason.PV_WAITING: "waiting for {min_a} A of surplus",
+    Reason.PV_STARTING: "starting in {timer:.0f} s if it holds",
+    Reason.PV_RESTART_WAIT: "next start in {timer:.0f} s (the car is not started again and again)",
+    Reason.PV_CLOUDY: "not starting: under these clouds charging cost the grid too much in the "
+                      "last 20 minutes",
+    Reason.PV_HOLDING: "holding {min_a} A through the dip; the grid has paid {deficit:.0f} Wh so far",
+    Reason.PV_STOPPING: "stopped: holding {min_a} A through this dip cost the grid {deficit:.0f} Wh",
+    Reason.PV_STOPPED_CLOUDY: "stopped: under these clouds charging cost the grid too much",
+    Reason.PV_STOPPED_WEAK_SUN: "stopped: the sun is too weak for {min_a} A for a while",
+}
+
+
+def _pv_why(d: Decision, cfg: PolicySettings) -> str:
+    return _PV_WHY[d.reason].format(min_a=cfg.min_current_a, timer=d.timer_s or 0.0,
+                                    deficit=d.deficit_wh or 0.0)
 
 
 def reason(d: Decision, cfg: PolicySettings) -> str:
@@ -77,6 +87,13 @@ def setpoint_changed(d: Decision, cfg: PolicySettings, previous_a: int | None) -
     if d.raise_in_s is not None:
         later = f"; raising to {d.target_a} A allowed in {d.raise_in_s:.0f} s"
     return f"{why(d, cfg)} -> {d.setpoint_a} A{was}{later}"
+
+
+def phases_switched(from_phases: int, to_phases: int, switches_in_24h: int, max_per_day: int) -> str:
+    why = "the PV surplus fits one phase" if to_phases == 1 else "the PV surplus needs three phases"
+    return (f"Switching from {from_phases} to {to_phases} phase{'s' if to_phases > 1 else ''}: {why} "
+            f"(switch {switches_in_24h} of at most {max_per_day} in 24 h; the limit is "
+            "[wallbox] max_phase_switches_per_day).")
 
 
 def first_data(source: str, pv_w: float) -> str:

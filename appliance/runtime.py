@@ -22,17 +22,18 @@ from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
 from . import __version__, messages
-from .chargers.base import Charger
+from .chargers.base import Charger, PhaseSwitcher
 from .commands import Request, validate
 from .config import Settings
 from .control_socket import ControlServer
 from .core import ApplianceCore, Clocks
 from .policy.battery import BatteryRules
 from .policy.control import PolicySettings
+from .policy.phases import PhaseSettings
 from .policy.types import Command
 from .sdnotify import SystemdNotifier
 from .sessions import SessionTracker
-from .sources.fronius import Measurement, SolarApiPoller
+from .sources.fronius import Measurement
 from .sources.ftp_receiver import FtpReceiver
 from .state import StateStore
 
@@ -95,9 +96,11 @@ class Runtime:
             policy, store=StateStore(state_dir, settings.control.mode),
             sessions=SessionTracker(state_dir / "sessions.csv", clock_wall=self.wall_clock),
             schedule=settings.control.schedule, tz=tz, button_pause_minutes=settings.button.pause_minutes,
-            battery=_battery_rules(settings))
+            battery=_battery_rules(settings),
+            phases=PhaseSettings.from_settings(settings) if settings.wallbox.phase_switching else None)
         self.charger = charger if charger is not None else make_charger(settings, clock)
         self.dimming = _dimming_monitor(settings)
+        self._phases_handed: int | None = None
         self.inbox: queue.Queue = queue.Queue()
         self._stop = threading.Event()
         self.notifier = notifier or SystemdNotifier()
@@ -133,6 +136,8 @@ class Runtime:
                                    meter_unit=f.sunspec_meter_unit, interval_s=f.solar_api_interval_s,
                                    clock=clock)
         elif f.solar_api_url and source in ("push", "solar_api"):
+            from .sources.solar_api import SolarApiPoller  # brings `requests`: only when polled
+
             poller = SolarApiPoller(f.solar_api_url, self._measurement_arrived, self._push_rejected,
                                     interval_s=f.solar_api_interval_s, clock=clock)
         return receiver, poller
@@ -313,10 +318,21 @@ class Runtime:
 
             status = self.dimming.poll(clocks.local)
             self.core.allowance(allowance_w(self.core.policy.allowance_w, status, self.dimming.settings))
+        switcher = self.charger if isinstance(self.charger, PhaseSwitcher) else None
+        self.core.phase_switcher(switcher is not None and switcher.can_switch_phases())
         self.charger.set_setpoint(self.core.tick(clocks))
+        self._hand_phases(switcher)
         self._draw(clocks)
         self.remote.cycle(lambda: self.snapshot(clocks))
         self.notifier.watchdog()
+
+    def _hand_phases(self, switcher) -> None:
+        """1p/3p: the core decides, the driver pauses, switches and resumes (and writes the phase
+        setting again after a reconnect), so a decision is handed over once."""
+        wanted = self.core.phases_wanted
+        if switcher is not None and wanted is not None and wanted != self._phases_handed:
+            switcher.set_phases(wanted)
+            self._phases_handed = wanted
 
     def snapshot(self, clocks: Clocks | None = None):
         return self.core.status(clocks or self.clocks()).snapshot(

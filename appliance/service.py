@@ -63,12 +63,28 @@ def run_service(settings: Settings, config_path: str | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        runtime.start()
+        try:
+            runtime.start()
+        except OSError as exc:
+            # A port in use or a device that cannot be opened: the fix is outside this program.
+            log.error("The appliance cannot start: %s", _start_problem(exc, config_path or "the settings"))
+            return 2
         runtime.run()
     finally:
         runtime.close()
     log.info("Stopped.")
     return 0
+
+
+def _start_problem(exc: OSError, settings_file: str) -> str:
+    """An OSError from starting the runtime as sentences that end with the fix."""
+    reason = exc.strerror or str(exc)
+    what = getattr(exc, "filename", None)
+    text = f"{what}: {reason}" if what else reason
+    if text.rstrip().endswith("."):   # the runtime's own sentence, which names the fix already
+        return f"{text.rstrip()} (settings: {settings_file})"
+    return (f"{text}. Stop the other program using it, or change the port or device in {settings_file}, "
+            f"then start the appliance again.")
 
 
 def run_with_invalid_settings(config_path: str, problems: list[str]) -> int:
@@ -77,16 +93,13 @@ def run_with_invalid_settings(config_path: str, problems: list[str]) -> int:
     The wallbox is left alone (if it was configured before, its own failsafe applies); restarting in
     a loop would only make the screen flicker. The user fixes the file and restarts the appliance.
     """
-    import tomllib
-
-    from .config import ConfigError, DisplaySettings, parse_settings
+    from .config import ConfigError, DisplaySettings, load_settings
 
     display_settings = DisplaySettings()
     try:
-        raw = tomllib.loads(Path(config_path).read_text(encoding="utf-8"))
-        only_display = {"display": raw.get("display", {}), "fronius": {"ftp_password": "-"}}
-        display_settings = parse_settings(only_display).display
-    except (OSError, ValueError, ConfigError, AttributeError):
+        # Only [display]: the screen can show the problem even when the rest of the file is wrong.
+        display_settings = load_settings(config_path, only=("display",)).display
+    except (OSError, ConfigError):
         pass
     first = problems[0] if problems else "the settings file cannot be read"
     message = f"{Path(config_path).name}: {first}"

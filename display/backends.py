@@ -6,8 +6,8 @@
     backend.close()
 
 Every backend redraws only when the picture changes, so the service may call `show` as often
-as it likes (each cycle and right after a button press). The st7735 library and everything it
-pulls in (spidev, gpiod, gpiodevice, numpy) is imported only when the st7735 backend is made.
+as it likes (each cycle and right after a button press); the LCD gets only the rectangles that
+changed. spidev and gpiod are imported only when the st7735 backend is made; numpy never is.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from display.rgb565 import to_rgb565
+from display.panel_st7735 import DISPOFF, St7735Panel
+from display.rgb565 import changed_boxes, rotate, to_rgb565, window_bytes
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,8 @@ class PngBackend:
             ) from error
 
     def show(self, image: Image.Image) -> bool:
-        pixels = image.convert("RGB").tobytes()
+        # No copy for an RGB picture (convert would make one every cycle just to compare it).
+        pixels = image.tobytes() if image.mode == "RGB" else image.convert("RGB").tobytes()
         if pixels == self._last:
             return False
         fd, tmp_name = tempfile.mkstemp(prefix=".screen-", suffix=".png", dir=self.png_path.parent)
@@ -109,11 +111,13 @@ class PngBackend:
 
 
 class St7735Backend:
-    """The 1.8" 160x128 LCD (ST7735S) on SPI, driven by Pimoroni's st7735 library.
+    """The 1.8" 160x128 LCD (ST7735S) on SPI, driven through spidev and gpiod directly.
 
-    The library sets the panel up (reset, init sequence, window). Frames bypass its slow
-    conversion (a Python list per frame): they are packed to RGB565 bytes here and sent through
-    its data path in chunks.
+    Only what changed since the last picture goes out: each changed rectangle as a window
+    (CASET, RASET) and its pixels (RAMWR). A clock ticking over costs a few hundred bytes
+    instead of the full 40960-byte frame (82 ms at 4 MHz). The panel is set up here rather than
+    through Pimoroni's st7735 library because that library imports numpy (about 14 MB resident
+    on the Pi) for a conversion this module does with Pillow and bytes.
     """
 
     name = "st7735"
@@ -125,52 +129,29 @@ class St7735Backend:
         if self.rotation % 360 not in (0, 90, 180, 270):
             raise ValueError(f"[display] rotation is {self.rotation}; it must be 0, 90, 180 or 270.")
         self.chunk_size = int(settings["chunk_size"])
-        try:
-            import st7735
-        except ImportError as error:
-            raise RuntimeError(
-                f"The st7735 display backend cannot start: {error}. Install the Pi extras "
-                f"(pip install st7735 gpiodevice spidev) or set [display] backend = \"png\"."
-            ) from error
-        try:
-            self._panel = st7735.ST7735(
-                port=settings["port"],
-                cs=settings["cs"],
-                dc=settings["dc"],
-                backlight=settings["backlight"],
-                rst=settings["rst"],
-                width=settings["width"],
-                height=settings["height"],
-                rotation=self.rotation,
-                offset_left=settings["offset_left"],
-                offset_top=settings["offset_top"],
-                invert=bool(settings["invert"]),
-                bgr=bool(settings["bgr"]),
-                spi_speed_hz=int(settings["spi_speed_hz"]),
-            )
-        except FileNotFoundError as error:
-            raise RuntimeError(
-                f"The LCD's SPI device is missing ({error}). Enable SPI: add dtparam=spi=on to "
-                f"/boot/firmware/config.txt (or run raspi-config nonint do_spi 0) and reboot."
-            ) from error
-        self._last: bytes | None = None
+        self._panel = St7735Panel(settings)
+        native = (int(settings["width"]), int(settings["height"]))
+        self._size = native if self.rotation % 180 == 0 else (native[1], native[0])
+        self._last: Image.Image | None = None  # the last picture sent, in the panel's orientation
+        self.bytes_sent = 0  # pixel and window bytes, for the bench
         self.backlight_on = True
 
     @property
     def size(self) -> tuple[int, int]:
         """The picture size `show` takes (width, height), after the mounting rotation."""
-        return (self._panel.width, self._panel.height)
+        return self._size
 
     def show(self, image: Image.Image) -> bool:
         if image.size != self.size:
             raise ValueError(f"The LCD takes {self.size[0]}x{self.size[1]} pictures, not {image.width}x{image.height}.")
-        frame = to_rgb565(image, self.rotation)
-        if frame == self._last:
+        upright = rotate(image if image.mode == "RGB" else image.convert("RGB"), self.rotation)
+        boxes = changed_boxes(self._last, upright)
+        if not boxes:
             return False
-        self._panel.set_window()
-        for start in range(0, len(frame), self.chunk_size):
-            self._panel.data(frame[start:start + self.chunk_size])
-        self._last = frame
+        for box in boxes:
+            self._panel.write_window(box, to_rgb565(upright.crop(box)), self.chunk_size)
+        self.bytes_sent += window_bytes(boxes)
+        self._last = upright
         return True
 
     def set_backlight(self, on: bool) -> None:
@@ -181,7 +162,7 @@ class St7735Backend:
         # A frozen last picture would claim a state that no longer holds: blank the panel.
         try:
             self._panel.set_backlight(False)
-            self._panel.display_off()
+            self._panel.command(DISPOFF)
         except OSError as error:
             log.warning("The LCD could not be switched off on the way out: %s.", error)
 

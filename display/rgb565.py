@@ -3,8 +3,12 @@
 The ST7735 takes each pixel as two bytes, most significant first: RRRRRGGG GGGBBBBB. A 160x128
 frame is 40960 bytes. The st7735 library converts with numpy and then builds a Python list of
 40960 ints, which costs milliseconds on a Pi Zero; here the result stays a bytes object from
-start to end. Two ways give identical bytes: numpy (fastest, used when numpy is installed, as it
-is wherever the st7735 library is) and Pillow alone (per-channel lookup tables, no numpy needed).
+start to end, packed by Pillow alone (per-channel lookup tables). numpy would add about 14 MB
+resident for nothing, so the panel's path never imports it; `to_rgb565_numpy` stays only as a
+cross-check for tests and `python -m display.bench`.
+
+`changed_boxes` finds what changed between two frames, so that only those rectangles are sent:
+the ST7735 takes a window (CASET/RASET) and then just the pixels inside it (RAMWR).
 """
 
 from __future__ import annotations
@@ -37,16 +41,11 @@ def rotate(image: Image.Image, rotation: int) -> Image.Image:
 
 def to_rgb565(image: Image.Image, rotation: int = 0) -> bytes:
     """The picture as big-endian RGB565 bytes, rotated as the panel is mounted."""
-    image = rotate(_as_rgb(image), rotation)
-    try:
-        import numpy  # noqa: F401  (present on the Pi with the st7735 library)
-    except ImportError:
-        return to_rgb565_pillow(image)
-    return to_rgb565_numpy(image)
+    return to_rgb565_pillow(rotate(_as_rgb(image), rotation))
 
 
 def to_rgb565_numpy(image: Image.Image) -> bytes:
-    """RGB565 (big-endian) with numpy: a few vector operations over the whole frame."""
+    """RGB565 (big-endian) with numpy: a cross-check for tests and the display bench only."""
     import numpy as np
 
     pixels = np.asarray(_as_rgb(image), dtype=np.uint16)
@@ -66,3 +65,52 @@ def to_rgb565_pillow(image: Image.Image) -> bytes:
 
 def _as_rgb(image: Image.Image) -> Image.Image:
     return image if image.mode == "RGB" else image.convert("RGB")
+
+
+#: What a window costs on the wire besides its pixels: CASET and RASET (1 + 4 bytes each), RAMWR
+#: (1 byte) and the DC line switching between them, counted as the pixels it would buy.
+WINDOW_OVERHEAD_PX = 8
+BAND_ROWS = 8
+
+
+def changed_boxes(before: Image.Image | None, after: Image.Image, band_rows: int = BAND_ROWS) -> list[tuple[int, int, int, int]]:
+    """The rectangles (left, top, right, bottom; right and bottom exclusive) of `after` that differ
+    from `before`, in `after`'s coordinates. Nothing changed: []. No `before`: the whole picture.
+
+    The difference is looked at in bands of rows, so that two changes far apart (a clock at the
+    top, a value at the bottom) become two small windows instead of one that spans the screen;
+    neighbouring bands are joined when one window costs less than two.
+    """
+    width, height = after.size
+    if before is None or before.size != after.size:
+        return [(0, 0, width, height)]
+    diff = ImageChops.difference(_as_rgb(before), _as_rgb(after))
+    if diff.getbbox() is None:
+        return []
+    boxes: list[tuple[int, int, int, int]] = []
+    for top in range(0, height, band_rows):
+        found = diff.crop((0, top, width, min(height, top + band_rows))).getbbox()
+        if found is None:
+            continue
+        box = (found[0], top + found[1], found[2], top + found[3])
+        if boxes and _joined_is_cheaper(boxes[-1], box):
+            box = _union(boxes.pop(), box)
+        boxes.append(box)
+    return boxes
+
+
+def _area(box: tuple[int, int, int, int]) -> int:
+    return (box[2] - box[0]) * (box[3] - box[1])
+
+
+def _union(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+
+
+def _joined_is_cheaper(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    return _area(_union(a, b)) <= _area(a) + _area(b) + WINDOW_OVERHEAD_PX
+
+
+def window_bytes(boxes: list[tuple[int, int, int, int]]) -> int:
+    """Bytes on the SPI bus for these windows: 11 command bytes each plus 2 bytes a pixel."""
+    return sum(11 + 2 * _area(box) for box in boxes)

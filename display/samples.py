@@ -79,6 +79,7 @@ def _screen_samples() -> dict[str, Snapshot]:
             now=_NOW.replace(hour=22, minute=5), mode="off", waiting_for="schedule",
             schedule_start="00:30", pv_w=0.0, pv_age_s=6.0,
         ),
+        "waiting_car": _BASE.replace(waiting_for="car", setpoint_a=16, pv_w=6100.0, pv_age_s=2.0, budget_w=11000.0),
         "paused": _BASE.replace(waiting_for="paused", pause_remaining_s=452.0, pv_w=4100.0, pv_age_s=2.0),
         "paused_until_resumed": _BASE.replace(waiting_for="paused", pv_w=4100.0, pv_age_s=2.0),
         "off": _BASE.replace(mode="off", waiting_for="off", pv_w=6100.0, pv_age_s=2.0),

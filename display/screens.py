@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw
 from display import icons
 from display.palette import (AMBER, BLACK, BLUE, DARK_GREY, GREEN, GREY, HEADER_H, HEIGHT, LIGHT_BLUE, MARGIN,
                              RED, SIZE, WHITE, WIDTH, YELLOW)
-from display.rows import battery_badge, budget_bar, kw, progress_bar, stepped_s, sun_row
+from display.rows import age_text, battery_badge, budget_bar, kw, progress_bar, stepped_s, sun_row
 from display.snapshot import Snapshot
 from display.text import fit, font, text_width, wrap
 
@@ -58,8 +58,35 @@ def screen_name(snapshot: Snapshot) -> str:
     return "waiting"
 
 
+def visible(snapshot: Snapshot) -> Snapshot:
+    """`snapshot` with its clock-driven fields reduced to what the screen shows of them: the
+    time to the minute, the data age and the pause countdown in their 5 s steps. Two snapshots
+    that are `visible`-equal draw the same picture."""
+    return snapshot.replace(
+        now=snapshot.now.replace(second=0, microsecond=0),
+        pv_age_s=None if snapshot.pv_age_s is None else age_text(snapshot.pv_age_s),
+        pause_remaining_s=None if snapshot.pause_remaining_s is None else stepped_s(snapshot.pause_remaining_s),
+    )
+
+
+_last_drawn: tuple[Snapshot, Image.Image] | None = None
+
+
 def render(snapshot: Snapshot) -> Image.Image:
-    """Draw the screen for `snapshot`: a new 160x128 RGB picture."""
+    """The 160x128 RGB picture for `snapshot`. It is drawn only when something visible changed;
+    otherwise the last picture is returned again (the same object: do not draw on it, copy it)."""
+    global _last_drawn
+    key = visible(snapshot)
+    last = _last_drawn  # one read: the web page's thread renders too
+    if last is not None and last[0] == key:
+        return last[1]
+    image = draw(snapshot)
+    _last_drawn = (key, image)
+    return image
+
+
+def draw(snapshot: Snapshot) -> Image.Image:
+    """Draw the screen for `snapshot`: a new 160x128 RGB picture, every time."""
     image = Image.new("RGB", SIZE, BLACK)
     draw = ImageDraw.Draw(image)
     name = screen_name(snapshot)
@@ -149,6 +176,14 @@ def _waiting(image: Image.Image, draw: ImageDraw.ImageDraw, s: Snapshot) -> None
         draw.text((46, 33), "starts at", font=fit("starts at", _top_right_limit(s) - 46, (15, 14, 13)),
                   fill=WHITE, anchor="lm")
         draw.text((46, 53), s.schedule_start or "--:--", font=font(24), fill=WHITE, anchor="lm")
+    elif s.waiting_for == "car":
+        # The appliance offers a current; the car takes none: full, or its own charging timer.
+        icons.paste(image, "car", (MARGIN, 36), 20, LIGHT_BLUE)
+        limit = _top_right_limit(s) - 46 + 8
+        draw.text((46, 34), "car idle", font=fit("car idle", limit, (20, 18, 16)),
+                  fill=WHITE, anchor="lm")
+        draw.text((46, 55), "full or timer", font=fit("full or timer", limit, (15, 14, 13, 12)),
+                  fill=GREY, anchor="lm")
     else:
         # Waiting for the sun (pv mode), or for anything the service did not name.
         sun_on = not s.inverter_stale and (s.pv_w or 0) >= 50
@@ -164,7 +199,8 @@ def _waiting(image: Image.Image, draw: ImageDraw.ImageDraw, s: Snapshot) -> None
             sizes = (16, 15, 14, 13, 12)
             draw.text((46, 55), text, font=fit(text, _top_right_limit(s) - 46 + 8, sizes), fill=GREY, anchor="lm")
     # Waiting for a schedule window: the mode in force until then (often "off") would only puzzle.
-    _info_line(image, draw, s, 67, "car", "car ready", chip=s.waiting_for != "schedule")
+    ready = f"offer {s.setpoint_a} A" if s.waiting_for == "car" else "car ready"
+    _info_line(image, draw, s, 67, "car", ready, chip=s.waiting_for != "schedule")
     sun_row(image, draw, s, 89)
     battery_badge(image, draw, s, WIDTH - MARGIN, 24)
     if s.start_needs_w and s.surplus_w is not None and not s.inverter_stale:

@@ -13,7 +13,7 @@ from datetime import datetime
 
 MODES = ("fast", "pv", "minpv", "off")
 LINK_KINDS = ("rtu", "tcp", "meter")
-WAITING_REASONS = ("sun", "schedule", "paused", "off")
+WAITING_REASONS = ("sun", "schedule", "paused", "off", "car")
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,8 @@ class Snapshot:
     waiting_for: str | None = None
     """Why a connected car does not charge: None (it charges, or no car), "sun" (pv mode:
     not enough surplus yet), "schedule" (a schedule window starts later), "paused" (button or
-    command) or "off" (mode off)."""
+    command), "off" (mode off) or "car" (offered a current, the car draws nothing: it is full or
+    waits for its own timer)."""
 
     schedule_start: str | None = None
     """Start of the next schedule window as "HH:MM" (with waiting_for == "schedule")."""

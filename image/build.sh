@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Builds the appliance's SD-card image: Raspberry Pi OS Lite (bookworm, 32-bit armhf, for the
-# Pi Zero W) plus the wallbox service, with pi-gen in a Docker container. See image/README.md.
+# Builds the appliance's SD-card image for the Pi Zero W. See image/README.md.
 #
-#   image/build.sh                   the whole image; prints where the .img.xz is
+#   image/build.sh [debian]          from Debian's archive alone (bookworm armel), no containers or
+#                                    mounts: build/image/wallbox-<version>-<date>.img.xz (+ .sha256)
+#   image/build.sh pigen             Raspberry Pi OS Lite (bookworm armhf) with pi-gen in Docker: the
+#                                    release image; needs the Raspberry Pi OS archive
 #   image/build.sh wheel DIR         only the project's wheel, into DIR
 #   image/build.sh stage DIR WHEEL   only the pi-gen stage, assembled in DIR (DIR is replaced)
 #
@@ -74,6 +76,8 @@ assemble_stage() {
 	cp "${repo_dir}/systemd/system.conf.d/watchdog.conf" "${files}/watchdog.conf"
 	cp "${repo_dir}/systemd/journald.conf.d/wallbox.conf" "${files}/journald-wallbox.conf"
 	cp "${example}" "${files}/wallbox.toml"
+	cp "${repo_dir}/systemd/wallbox-boot-settings.service" "${files}/"
+	cp "${image_dir}/boot-settings/wallbox-boot-settings" "${image_dir}/boot-settings/system.toml" "${files}/"
 }
 
 # A pi-gen checkout at the pinned commit in $1.
@@ -114,8 +118,11 @@ build_image() {
 	echo "   customisation, then edit wallbox.toml on the card's boot partition."
 }
 
-case "${1:-image}" in
-	image)
+case "${1:-debian}" in
+	debian)
+		exec "${image_dir}/debian/build-debian.sh"
+		;;
+	pigen|image)
 		build_image
 		;;
 	wheel)
@@ -127,7 +134,7 @@ case "${1:-image}" in
 		assemble_stage "$2" "$3"
 		;;
 	*)
-		echo "usage: image/build.sh [image | wheel DIR | stage DIR WHEEL]" >&2
+		echo "usage: image/build.sh [debian | pigen | wheel DIR | stage DIR WHEEL]" >&2
 		exit 2
 		;;
 esac

@@ -136,9 +136,12 @@ def test_below_priority_a_cloudy_day_leaves_the_battery_its_charge():
     taken_wh = sum(max(0.0, want - got) for got, want, _ in rows) * 10 / 3600
     car_wh = sum(car for _, _, car in rows) * 10 / 3600
     assert car_wh > 5000  # the car did charge from the surplus beyond the battery's 3 kW
-    # The car takes battery charge only for a reading after a cloud's shadow arrives (it lowers
-    # at the next decision): measured 325 Wh of the 33.4 kWh the battery wanted that day.
-    assert taken_wh < 0.015 * wanted_wh, (taken_wh, wanted_wh)
+    # The car takes battery charge for a reading after a cloud's shadow arrives (it lowers at the
+    # next decision), and while pv mode holds the minimum current through a short shadow (the
+    # PV-surplus control stops by energy: the hold's shortfall, here paid by the battery instead
+    # of the grid, counts towards the stop): measured 851 Wh of the 33.4 kWh the battery wanted
+    # that day (325 Wh before the PV-surplus control).
+    assert taken_wh < 0.03 * wanted_wh, (taken_wh, wanted_wh)
 
 
 def test_the_meter_alone_would_let_the_car_take_the_charge_on_a_cloudy_day():

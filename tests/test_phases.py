@@ -121,11 +121,13 @@ def test_switching_raises_winter_pv_and_no_switcher_changes_nothing():
     with a box that cannot switch, the decisions leave the figures as they are."""
     policy = PolicySettings()
     day = compare.never_full(build_day("winter", 1))
-    fixed = compare.run_day(day, compare.make_rule("pv-surplus", policy))
+    fixed = compare.run_day(day, compare.make_rule("ours", policy))
     switching = compare.run_day(day, compare.make_rule(compare.PHASE_RULE, policy))
     assert switching.pv_to_car_kwh > 1.5 * fixed.pv_to_car_kwh
     assert 1 <= switching.phase_switches <= CFG.max_switches_per_day
-    no_switcher = compare.PvSurplusRule(policy, PhaseDecider(CFG, can_switch=False))
+    # The core with phase switching on, but a charger that cannot switch (the basic box).
+    no_switcher = compare.CoreRule(policy, CFG)
+    no_switcher.can_switch = False
     assert compare.run_day(day, no_switcher) == fixed
 
 

@@ -14,6 +14,19 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def cpu_per_thread(pid: int) -> dict[str, float]:
+    """User + system CPU seconds so far per thread (name/tid)."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # the thread ended meanwhile
+        out[f"{name}/{task.name}"] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return out
+
+
 def _status_value(path: Path, key: str) -> int:
     for line in path.read_text().splitlines():
         if line.startswith(key + ":"):

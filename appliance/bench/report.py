@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 
 
 def _fmt(value: float) -> str:
+    if math.isinf(value):
+        return "not measured"
     if value == 0:
         return "0"
     if abs(value) >= 100:
@@ -35,6 +38,7 @@ def table(figures, factor: float) -> str:
     for f in figures:
         sign = ">=" if f.higher_is_better else "<="
         est = "" if f.pi_zero is None else f"{_fmt(f.pi_zero)} {f.unit}"
-        lines.append(f"| {f.name} | {_fmt(f.value)} {f.unit} | {sign} {_fmt(f.target)} {f.unit} | "
+        value = _fmt(f.value) if math.isinf(f.value) else f"{_fmt(f.value)} {f.unit}"
+        lines.append(f"| {f.name} | {value} | {sign} {_fmt(f.target)} {f.unit} | "
                      f"{'yes' if f.met else 'NO'} | {est} | {f.note} |")
     return "\n".join(lines)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import shutil
@@ -13,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+from ..sim.basic_wallbox import SimulatedBasicWallbox, socat_pair
 from ..sim.inverter import SimulatedInverter
 from ..sim.wallbox import SimulatedWallbox
 from .modbus_line import char_s
@@ -26,7 +28,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def settings_text(*, wallbox: str, ftp_port: int, state_dir: Path, png_path: Path, ramp_s: float) -> str:
+def settings_text(*, wallbox: str, ftp_port: int, state_dir: Path, png_path: Path, ramp_s: float,
+                  extra: str = "[web]\nenabled = false") -> str:
     return f"""
 [grid]
 allowance_w = 11000
@@ -57,18 +60,38 @@ pin = 0
 dir = "{state_dir}"
 control_socket = "{state_dir}/control.sock"
 
-[web]
-enabled = false
+{extra}
+"""
+
+
+# Python does not name its threads for the kernel, so /proc shows every thread as "python". The
+# bench's child names each thread after its threading name (by writing /proc/self/task/TID/comm,
+# no ctypes) so that wakeups can be told apart; it then runs the service as `wallbox run` does.
+_NAMED_THREADS = """
+import runpy, sys, threading
+_inner = threading.Thread._bootstrap_inner
+def _named(self):
+    try:
+        with open(f"/proc/self/task/{threading.get_native_id()}/comm", "w") as comm:
+            comm.write(self.name[:15])
+    except OSError:
+        pass
+    _inner(self)
+threading.Thread._bootstrap_inner = _named
+sys.argv[0] = "wallbox"
+runpy.run_module("appliance.cli", run_name="__main__", alter_sys=True)
 """
 
 
 class ServiceProcess:
     """`wallbox run --config FILE` as a child process, started and stopped by the bench."""
 
-    def __init__(self, settings: str, workdir: Path) -> None:
+    def __init__(self, settings: str, workdir: Path, log_dir: Path | None = None) -> None:
         self.config = workdir / "wallbox.toml"
         self.config.write_text(settings)
-        self.log_path = workdir / "service.log"
+        # The service logs to stdout (journald on the appliance); kept in RAM here, so that its
+        # lines do not count as the service's card writes.
+        self.log_path = (log_dir or workdir) / "service.log"
         self.started_at = 0.0
         self.proc: subprocess.Popen | None = None
 
@@ -77,7 +100,7 @@ class ServiceProcess:
         env.pop("NOTIFY_SOCKET", None)
         self.started_at = time.monotonic()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "appliance.cli", "run", "--config", str(self.config)],
+            [sys.executable, "-c", _NAMED_THREADS, "run", "--config", str(self.config)],
             stdout=self.log_path.open("w"), stderr=subprocess.STDOUT, env=env)
 
     @property
@@ -156,35 +179,95 @@ class SerialDelay:
             proc.wait(timeout=5)
 
 
+class TimedBasicWallbox(SimulatedBasicWallbox):
+    """The simulated basic box, which is the meter bus's master, timing each poll -> answer."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.answer_ms: list[float] = []
+
+    def _read_answer(self, port, timeout_s: float):
+        # Called right after the poll frame was written: the time until the whole answer is in.
+        t0 = time.perf_counter()
+        currents = super()._read_answer(port, timeout_s)
+        if currents is not None:
+            self.answer_ms.append(1000 * (time.perf_counter() - t0))
+        return currents
+
+
+class Mosquitto:
+    """A Mosquitto broker on a free loopback port, for the figure with MQTT on."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        conf = workdir / "mosquitto.conf"
+        conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        self.proc = subprocess.Popen([shutil.which("mosquitto") or "mosquitto", "-c", str(conf)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.02)
+        self.stop()
+        raise RuntimeError("mosquitto did not start listening within 5 s")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=5)
+
+
 class Rig:
-    """A simulated wallbox (TCP or RTU), a simulated inverter and the service between them."""
+    """A simulated wallbox (EMS over TCP or RTU, or a basic box whose meter the service plays),
+    a simulated inverter and the service between them."""
 
     def __init__(self, *, transport: str = "tcp", reply_s: float = 0.0, ramp_s: float = 30.0,
-                 push_interval_s: float = 3.0) -> None:
+                 push_interval_s: float = 3.0, extra: str = "[web]\nenabled = false") -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="wallbox-bench-"))
         shm = Path("/dev/shm") if Path("/dev/shm").is_dir() else self.workdir
         self.png_dir = Path(tempfile.mkdtemp(prefix="wallbox-bench-", dir=shm))
+        self._exits = contextlib.ExitStack()
         self.wallbox = SimulatedWallbox()
         self.wallbox.plug_in()
         self.line: SerialDelay | None = None
+        self.basic: TimedBasicWallbox | None = None
         if transport == "tcp":
             port = self.wallbox.serve_tcp("127.0.0.1", 0)
             wallbox = f'transport = "tcp"\nhost = "127.0.0.1"\nport = {port}'
-        else:
+        elif transport == "rtu":
             self.line = SerialDelay(self.workdir, reply_s)
             self.wallbox.serve_rtu(self.line.box_port, parity="N")
             self.line.start()
             wallbox = (f'transport = "rtu"\nserial_port = "{self.line.service_port}"\nparity = "N"\n'
                        "baudrate = 9600")
+        else:
+            wallbox = self._basic_box()
         self.ftp_port = free_port()
         self.pv_w = 5000.0
         self.service = ServiceProcess(settings_text(
             wallbox=wallbox, ftp_port=self.ftp_port, state_dir=self.workdir / "state",
-            png_path=self.png_dir / "screen.png", ramp_s=ramp_s), self.workdir)
+            png_path=self.png_dir / "screen.png", ramp_s=ramp_s, extra=extra), self.workdir, self.png_dir)
         self.inverter = SimulatedInverter(
             host="127.0.0.1", port=self.ftp_port, user="fronius", password="bench-push",
             interval_s=push_interval_s, pv_w=lambda: self.pv_w, house_w=lambda: 400.0,
-            car_w=lambda: float(self.wallbox.power_w))
+            car_w=self._car_w)
+
+    def _basic_box(self) -> str:
+        """A basic EVC04 on two socat pty pairs (parity N: the ptys refuse E), polling 4x as often
+        as the real box so that a short run yields enough polls for a p99."""
+        meter_box, meter_app = self._exits.enter_context(socat_pair(self.workdir, "meter"))
+        log_box, log_app = self._exits.enter_context(socat_pair(self.workdir, "log"))
+        self.basic = TimedBasicWallbox(meter_box, log_box, parity="N", time_scale=4.0)
+        self.basic.plug_in()
+        return (f'kind = "meter"\nserial_port = "{meter_app}"\nparity = "N"\nbaudrate = 9600\n'
+                f'log_port = "{log_app}"\ndip_limit_a = 16')
+
+    def _car_w(self) -> float:
+        if self.basic is not None:
+            return float(self.basic.model.draw_a) * 690.0
+        return float(self.wallbox.power_w)
 
     def setpoint_writes(self, since_s: float = 0.0) -> list[tuple[float, int]]:
         return [(r.at_s, r.values[0]) for r in list(self.wallbox.requests)
@@ -205,6 +288,9 @@ class Rig:
     def close(self) -> None:
         self.inverter.stop()
         self.service.stop()
+        if self.basic is not None:
+            self.basic.stop()
+        self._exits.close()
         self.wallbox.stop()
         if self.line is not None:
             self.line.stop()

@@ -6,6 +6,7 @@ import ftplib
 import json
 import statistics
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -49,10 +50,12 @@ def steady_state(seconds: float, progress) -> list[Figure]:
         progress(f"steady state: warming up 10 s, then measuring {seconds:g} s")
         time.sleep(10)
         pid = rig.service.pid
+        threads0 = procfs.cpu_per_thread(pid)
         cpu0, io0, t0 = procfs.cpu_s(pid), procfs.written_bytes(pid), time.monotonic()
         pushes0 = rig.inverter.pushes_sent
         time.sleep(seconds)
         cpu1, io1, t1 = procfs.cpu_s(pid), procfs.written_bytes(pid), time.monotonic()
+        threads1 = procfs.cpu_per_thread(pid)
         pushes = max(1, rig.inverter.pushes_sent - pushes0)
         requests = [r for r in list(rig.wallbox.requests) if t0 <= r.at_s < t1]
         rss = procfs.rss_mb(pid)
@@ -67,7 +70,15 @@ def steady_state(seconds: float, progress) -> list[Figure]:
     window = t1 - t0
     cpu_pct = 100 * (cpu1 - cpu0) / window
     tx = [(r.function_code, max(1, r.count)) for r in requests]
-    busiest = ", ".join(f"{k} {v:.1f}" for k, v in sorted(per_thread.items(), key=lambda kv: -kv[1])[:3])
+    groups = Counter((r.function_code, r.address, max(1, r.count)) for r in requests)
+    progress("Modbus requests by register group (function code @ first register x count): " + ", ".join(
+        f"fc{fc} @{address} x{count} {n / window:.2f}/s" for (fc, address, count), n in groups.most_common()))
+    progress("steady CPU per thread, % of a core: " + ", ".join(
+        f"{k} {100 * (v - threads0.get(k, 0.0)) / window:.3f}" for k, v in
+        sorted(threads1.items(), key=lambda kv: threads0.get(kv[0], 0.0) - kv[1])))
+    progress("idle wakeups per thread: " + ", ".join(
+        f"{k} {v:.1f}/s" for k, v in sorted(per_thread.items(), key=lambda kv: -kv[1]) if v > 0))
+    busiest = ", ".join(f"{k.split('/')[0]} {v:.1f}" for k, v in sorted(per_thread.items(), key=lambda kv: -kv[1])[:3])
     return [
         Figure("steady CPU, push every 3 s, EMS over TCP, screen on", cpu_pct, "% of a core", 0.15,
                cpu_pct * PI_ZERO_FACTOR),

@@ -29,6 +29,13 @@ Three habits keep the current calm and the grid allowance safe between pushes (m
   mixing a new car power with an old grid reading would count each change of the car's current
   twice (with an import limit the current then cycled 15 -> 10 -> 0 -> 10 -> 15 A).
 
+pv and minpv hand the surplus (from the grid meter paired with the car's power, or PV minus the
+house base load without one) to the PV-surplus control (appliance.policy.pv_surplus: whole amps,
+a calm setpoint, a start at plug-in into a surplus, a stop by energy, not by time); its proposal
+passes the same gate as every mode: the budget, the clamp, lowering at once and at most one raise
+per `ramp_up_interval_s` (without fast mode's lowest-level window and single-amp wait, which the
+control's own calm replaces). During a phase switch (`hold_for_phase_switch`) the target is 0.
+
 The decision carries codes and numbers (appliance.policy.types); appliance.messages makes the
 sentences for the log, the screen and the control socket.
 """
@@ -40,6 +47,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from .pv_surplus import PvReason, PvSurplus, PvSurplusSettings, SurplusReading
 from .schedule import mode_in_force, next_window_start  # noqa: F401  (re-exported)
 from .types import MODES, NEXT_MODE, Mode, Reason, Waiting  # noqa: F401  (MODES, NEXT_MODE: re-exported)
 
@@ -54,14 +62,19 @@ class PolicySettings:
     max_current_a: int = 32
     stale_after_s: float = 60.0
     ramp_up_interval_s: float = 30.0
+    # No longer used by pv mode (the PV-surplus control has its own start and energy-based stop;
+    # appliance.policy.pv_surplus); kept so the [control] keys still load.
     enable_delay_s: float = 60.0
     disable_delay_s: float = 300.0
     min_restart_interval_s: float = 600.0
     house_base_load_w: float = 300.0
     pv_drop_memory_s: float = 900.0
-    # A raise by a single amp waits this long after the last change: a slowly rising PV curve then
-    # moves the current in steps of 2 A or more, not a write for every amp it crosses.
+    # fast mode: a raise by a single amp waits this long after the last change: a slowly rising PV
+    # curve then moves the current in steps of 2 A or more, not a write for every amp it crosses.
     small_raise_after_s: float = 3600.0
+    # pv and minpv: the PV-surplus control's own figures; None = its defaults with this policy's
+    # current range, voltage and staleness limit (a faster-running demo passes scaled ones).
+    pv_surplus: PvSurplusSettings | None = None
 
     @property
     def watts_per_amp(self) -> float:
@@ -98,6 +111,8 @@ class Inputs:
     # wallbox readings). None: the policy pairs them itself, with the car's power at the first
     # decision that saw this grid reading.
     car_w_at_grid: float | None = None
+    # A phase switch is under way (appliance.policy.phases): the current must be 0 now.
+    hold_for_phase_switch: bool = False
     # Watts the home battery adds to (+) or takes from (-) the PV surplus (appliance.policy.battery):
     # charging power the car may take, discharge it must not count.
     surplus_adjustment_w: float = 0.0
@@ -121,6 +136,7 @@ class Decision(NamedTuple):
     house_w: float | None = None   # the house's own use, when the import limit cut the budget
     timer_s: float | None = None   # pv mode: seconds above/below so far, or until the next start
     raise_in_s: float | None = None  # a raise to target_a is allowed in this many seconds
+    deficit_wh: float | None = None  # pv mode, holding: grid energy the hold has cost so far
 
 
 class _Budget(NamedTuple):
@@ -140,6 +156,7 @@ class _Target(NamedTuple):
     surplus_w: float | None = None
     estimated: bool = False
     timer_s: float | None = None
+    deficit_wh: float | None = None
 
 
 def clamp_current(amps: float, min_a: int, limit_a: int) -> int:
@@ -158,29 +175,59 @@ def _finite_or(value: float | None, default: float) -> float:
     return value if value is not None and math.isfinite(value) else default
 
 
+# What each PV-surplus answer means for the status: (reason, what the setpoint waits for).
+_PV_REASONS: dict[PvReason, tuple[Reason, Waiting | None]] = {
+    PvReason.NO_CAR: (Reason.NO_CAR, Waiting.CAR),
+    PvReason.NO_DATA: (Reason.PV_NO_DATA, Waiting.SUN),
+    PvReason.WAITING_FOR_SUN: (Reason.PV_WAITING, Waiting.SUN),
+    PvReason.STARTING: (Reason.PV_STARTING, Waiting.SUN),
+    PvReason.RESTART_WAIT: (Reason.PV_RESTART_WAIT, Waiting.SUN),
+    PvReason.CHARGING: (Reason.PV_RUNNING, None),
+    PvReason.HOLDING: (Reason.PV_HOLDING, None),
+    PvReason.STOPPED: (Reason.PV_STOPPING, Waiting.SUN),
+    PvReason.STOPPED_CLOUDY: (Reason.PV_STOPPED_CLOUDY, Waiting.SUN),
+    PvReason.STOPPED_WEAK_SUN: (Reason.PV_STOPPED_WEAK_SUN, Waiting.SUN),
+    PvReason.MINPV: (Reason.MINPV, None),
+    PvReason.CLOUDY: (Reason.PV_CLOUDY, Waiting.SUN),
+}
+_PV_TIMERS = (PvReason.STARTING, PvReason.RESTART_WAIT)
+
+
+def pv_surplus_settings(cfg: PolicySettings) -> PvSurplusSettings:
+    """The PV-surplus control's settings: the wallbox's range, the voltage and the staleness limit
+    from the policy; the method's own figures keep their defaults (appliance.policy.pv_surplus)."""
+    if cfg.pv_surplus is not None:
+        return cfg.pv_surplus
+    return PvSurplusSettings(min_current_a=cfg.min_current_a, max_current_a=cfg.max_current_a,
+                             voltage_v=cfg.voltage_v, stale_after_s=cfg.stale_after_s)
+
+
 @dataclass
 class Controller:
-    """Holds the setpoint and the timers between calls of `decide`."""
+    """Holds the setpoint, the raise timer and the PV-surplus control between calls of `decide`."""
 
     cfg: PolicySettings
     setpoint_a: int = 0
     last_raise_s: float = -math.inf
     last_change_s: float = -math.inf
-    pv_running: bool = False
-    pv_above_since_s: float | None = None
-    pv_below_since_s: float | None = None
-    last_start_s: float = -math.inf
-    starts: int = 0
+    # pv and minpv: the PV-surplus control (appliance.policy.pv_surplus); a fresh one after
+    # pause, off or fast, so a return to pv starts from a clean slate.
+    pv: PvSurplus | None = field(default=None, repr=False)
+    _pv_last: tuple = field(default=(None, None), repr=False)   # (reading at_s, proposal)
     # Fresh PV readings (pv_at_s, pv_w) and the falls between them (pv_at_s, fall_w), recent ones.
     _pv_readings: deque = field(default_factory=deque, repr=False)
     _pv_falls: deque = field(default_factory=deque, repr=False)
     # grid_at_s of the latest grid reading and the car's power when it was taken.
     _grid_seen_at_s: float | None = field(default=None, repr=False)
     _car_w_at_grid: float = field(default=0.0, repr=False)
-    # (now_s, amps the measurements allowed) over the last ramp_up_interval_s, kept as a sliding
-    # minimum: each entry's amps are below every later entry's, the first is the lowest.
+    # fast mode: (now_s, amps the measurements allowed) over the last ramp_up_interval_s, kept as
+    # a sliding minimum: each entry's amps are below every later entry's, the first is the lowest.
     _allowed: deque = field(default_factory=deque, repr=False)
     _reserve_parts: tuple[float, float] | None = field(default=None, repr=False)
+
+    @property
+    def starts(self) -> int:
+        return 0 if self.pv is None else int(self.pv.state.started_once)
 
     def decide(self, inp: Inputs) -> Decision:
         cfg = self.cfg
@@ -188,6 +235,8 @@ class Controller:
         if inp.charger_limit_a is not None and inp.charger_limit_a > 0:
             limit_a = min(limit_a, inp.charger_limit_a)
         b = self._budget(inp, limit_a)
+        if inp.paused or inp.mode not in (Mode.PV, Mode.MINPV):
+            self.pv = None
         if inp.paused:
             t = _Target(0, Reason.PAUSED, Waiting.PAUSED)
         elif inp.mode == Mode.OFF:
@@ -196,13 +245,15 @@ class Controller:
             t = _Target(b.safe_a, Reason.FAST_PV if b.fresh else Reason.FAST_ALLOWANCE_ONLY)
         else:
             t = self._surplus_target(inp, b)
+        if inp.hold_for_phase_switch:
+            t = t._replace(target_a=0, reason=Reason.PHASE_SWITCH, waiting=None, timer_s=None)
         target_a = clamp_current(min(t.target_a, b.safe_a), cfg.min_current_a, limit_a) if t.target_a else 0
         raise_in_s, waiting = self._ramp(inp, b, t, target_a, limit_a)
         return Decision(
             setpoint_a=self.setpoint_a, target_a=target_a, budget_w=b.budget_w, pv_counted_w=b.pv_w,
             data_fresh=b.fresh, mode=inp.mode, surplus_w=t.surplus_w, surplus_estimated=t.estimated,
             reason=t.reason, waiting_for=waiting, pv_reserve_w=b.reserve_w, house_w=b.house_w,
-            timer_s=t.timer_s, raise_in_s=raise_in_s,
+            timer_s=t.timer_s, raise_in_s=raise_in_s, deficit_wh=t.deficit_wh,
         )
 
     def _budget(self, inp: Inputs, limit_a: int) -> _Budget:
@@ -237,47 +288,43 @@ class Controller:
         return _Budget(budget_w, safe_a, pv_w, reserve_w, fresh, meter, house_w)
 
     def _surplus_target(self, inp: Inputs, b: _Budget) -> _Target:
-        """pv and minpv: the surplus from the grid meter (or estimated from PV without one)."""
+        """pv and minpv: the surplus from the grid meter (or estimated from PV without one), handed
+        to the PV-surplus control; its proposal is cut to the budget by the caller."""
         cfg = self.cfg
-        estimated = False
         adjustment_w = _finite_or(inp.surplus_adjustment_w, 0.0)
+        surplus_w: float | None = None
+        at_s = None
         if b.meter:
-            surplus_w = self._car_w_at_grid - inp.grid_w + adjustment_w
+            surplus_w, at_s = self._car_w_at_grid - inp.grid_w + adjustment_w, inp.grid_at_s
         elif b.fresh:
-            surplus_w = b.pv_w - cfg.house_base_load_w + adjustment_w
-            estimated = True
-        else:
-            surplus_w = 0.0
-        surplus_a = math.floor(max(0.0, surplus_w) / cfg.watts_per_amp + 1e-9)
-        if inp.mode == Mode.MINPV:
-            if inp.car_connected is False:
-                return _Target(0, Reason.NO_CAR, Waiting.CAR, surplus_w, estimated)
-            return _Target(min(max(cfg.min_current_a, surplus_a), b.safe_a), Reason.MINPV, None,
-                           surplus_w, estimated)
-        target_a, reason, waiting, timer_s = self._pv_mode(inp, surplus_a, b.safe_a)
-        return _Target(target_a, reason, waiting, surplus_w, estimated, timer_s)
+            surplus_w, at_s = b.pv_w - cfg.house_base_load_w + adjustment_w, inp.pv_at_s
+        if self.pv is None:
+            self.pv = PvSurplus(pv_surplus_settings(cfg))
+            self._pv_last = (None, None)
+        p = self.pv.propose(SurplusReading(
+            now_s=inp.now_s, surplus_w=surplus_w, surplus_at_s=at_s,
+            car_connected=inp.car_connected is True, phases=cfg.phases, mode=str(inp.mode)))
+        last_at_s, last = self._pv_last
+        if at_s is not None and at_s == last_at_s and p.reason is PvReason.WAITING_FOR_SUN \
+                and last is not None and last.target_a == 0:
+            p = last   # between readings nothing new is known: keep saying what the last one meant
+        self._pv_last = (at_s, p)
+        reason, waiting = _PV_REASONS[p.reason]
+        timer_s = p.wait_s if p.reason in _PV_TIMERS else None
+        return _Target(p.target_a, reason, waiting, 0.0 if surplus_w is None else surplus_w,
+                       b.meter is False and b.fresh, timer_s, p.deficit_wh or None)
 
     def _ramp(self, inp: Inputs, b: _Budget, t: _Target, target_a: int, limit_a: int):
-        """Rule 4: lower at once, raise at most once per interval. Returns (raise_in_s, waiting)."""
+        """Rule 4: lower at once, raise at most once per interval. Returns (raise_in_s, waiting).
+
+        pv and minpv: the PV-surplus control already keeps the current calm, so a raise goes to its
+        target once the interval since the last raise is over. fast: a raise goes no higher than
+        the lowest level the measurements allowed over the last interval, and a single amp waits
+        small_raise_after_s after the last change."""
         cfg = self.cfg
         now = inp.now_s
-        # What the measurements allow now, whatever pause, off or the pv timers say: a raise goes
-        # no higher than the lowest of these over the last ramp_up_interval_s.
-        if inp.mode in (Mode.PV, Mode.MINPV) and not inp.paused:
-            floor_a = cfg.min_current_a if inp.mode == Mode.MINPV else 0
-            surplus_w = max(0.0, t.surplus_w or 0.0)
-            allowed_a = min(max(floor_a, math.floor(surplus_w / cfg.watts_per_amp + 1e-9)), b.safe_a)
-        else:
-            allowed_a = b.safe_a
-        allowed = self._allowed
-        if allowed and allowed[-1][0] > now:
-            allowed.clear()
-        while allowed and allowed[0][0] <= now - cfg.ramp_up_interval_s:
-            allowed.popleft()
-        while allowed and allowed[-1][1] >= allowed_a:
-            allowed.pop()
-        allowed.append((now, allowed_a))
-        raise_to_a = clamp_current(min(target_a, allowed[0][1]), cfg.min_current_a, limit_a)
+        calm = inp.mode in (Mode.PV, Mode.MINPV) and not inp.paused
+        raise_to_a = target_a if calm else self._lowest_allowed(now, b.safe_a, target_a, limit_a)
         waiting = t.waiting
         if target_a < self.setpoint_a:
             self.setpoint_a = target_a
@@ -285,7 +332,7 @@ class Controller:
             return None, waiting
         if target_a == self.setpoint_a:
             return None, waiting
-        small = raise_to_a - self.setpoint_a < 2 and self.setpoint_a > 0
+        small = raise_to_a - self.setpoint_a < 2 and self.setpoint_a > 0 and not calm
         if raise_to_a > self.setpoint_a and now - self.last_raise_s >= cfg.ramp_up_interval_s \
                 and not (small and now - self.last_change_s < cfg.small_raise_after_s):
             self.setpoint_a = raise_to_a
@@ -293,13 +340,26 @@ class Controller:
         if target_a <= self.setpoint_a:
             return None, waiting
         # The earliest a raise to target_a can come: the interval since the last raise is over and
-        # target_a has been allowed for a whole interval (a single amp also waits
+        # (fast) target_a has been allowed for a whole interval (a single amp also waits
         # small_raise_after_s after the last change).
-        low_since_s = max((s for s, a in allowed if a < target_a), default=-math.inf)
+        low_since_s = -math.inf if calm else max(
+            (s for s, a in self._allowed if a < target_a), default=-math.inf)
         ready_s = max(self.last_raise_s, low_since_s) + cfg.ramp_up_interval_s
-        if target_a - self.setpoint_a < 2 and self.setpoint_a > 0:
+        if target_a - self.setpoint_a < 2 and self.setpoint_a > 0 and not calm:
             ready_s = max(ready_s, self.last_change_s + cfg.small_raise_after_s)
         return max(0.0, ready_s - now), waiting or (Waiting.RAMP if self.setpoint_a == 0 else None)
+
+    def _lowest_allowed(self, now: float, allowed_a: int, target_a: int, limit_a: int) -> int:
+        """The highest a raise may go: the lowest level allowed over the last ramp interval."""
+        allowed = self._allowed
+        if allowed and allowed[-1][0] > now:
+            allowed.clear()
+        while allowed and allowed[0][0] <= now - self.cfg.ramp_up_interval_s:
+            allowed.popleft()
+        while allowed and allowed[-1][1] >= allowed_a:
+            allowed.pop()
+        allowed.append((now, allowed_a))
+        return clamp_current(min(target_a, allowed[0][1]), self.cfg.min_current_a, limit_a)
 
     def _pv_reserve(self, inp: Inputs, pv_w: float) -> float:
         """PV kept in reserve after recent falls (see the module docstring); 0 <= reserve <= pv_w."""
@@ -322,44 +382,3 @@ class Controller:
         if largest_fall_w <= 0.0:
             return 0.0
         return max(0.0, min(pv_w, largest_fall_w, pv_w - lowest_w))
-
-    def _pv_mode(self, inp: Inputs, surplus_a: int, safe_a: int):
-        """Starts after enable_delay_s above the minimum, stops after disable_delay_s below it.
-
-        Returns (target_a, reason, waiting, timer_s)."""
-        cfg = self.cfg
-        now = inp.now_s
-        if inp.car_connected is False:
-            self.pv_running = False
-            self.pv_above_since_s = self.pv_below_since_s = None
-            return 0, Reason.NO_CAR, Waiting.CAR, None
-        enough = surplus_a >= cfg.min_current_a and safe_a >= cfg.min_current_a
-        if not self.pv_running:
-            self.pv_below_since_s = None
-            if not enough:
-                self.pv_above_since_s = None
-                return 0, Reason.PV_WAITING, Waiting.SUN, None
-            if self.pv_above_since_s is None:
-                self.pv_above_since_s = now
-            above_s = now - self.pv_above_since_s
-            if above_s < cfg.enable_delay_s:
-                return 0, Reason.PV_STARTING, Waiting.SUN, above_s
-            since_start_s = now - self.last_start_s
-            if since_start_s < cfg.min_restart_interval_s:
-                return 0, Reason.PV_RESTART_WAIT, Waiting.SUN, cfg.min_restart_interval_s - since_start_s
-            self.pv_running = True
-            self.last_start_s = now
-            self.starts += 1
-            self.pv_above_since_s = None
-            return surplus_a, Reason.PV_RUNNING, None, None
-        if enough:
-            self.pv_below_since_s = None
-            return surplus_a, Reason.PV_RUNNING, None, None
-        if self.pv_below_since_s is None:
-            self.pv_below_since_s = now
-        below_s = now - self.pv_below_since_s
-        if below_s >= cfg.disable_delay_s:
-            self.pv_running = False
-            self.pv_below_since_s = None
-            return 0, Reason.PV_STOPPING, Waiting.SUN, below_s
-        return cfg.min_current_a, Reason.PV_HOLDING, None, cfg.disable_delay_s - below_s

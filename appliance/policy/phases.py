@@ -92,7 +92,9 @@ def step(state: PhaseState, now_s: float, surplus_w: float | None, phases_in_use
          current_a: int, can_switch: bool, cfg: PhaseSettings) -> tuple[PhaseState, PhaseCommand]:
     """One decision. `current_a` is what the wallbox offers now (a switch waits for 0)."""
     if not can_switch:
-        return PhaseState(), PhaseCommand(phases_in_use, False, PhaseReason.NO_SWITCHER)
+        # The day's switches still count when the switcher comes back (a reconnect).
+        return PhaseState(switch_times_s=state.switch_times_s), \
+            PhaseCommand(phases_in_use, False, PhaseReason.NO_SWITCHER)
     recent = tuple(t for t in state.switch_times_s if now_s - t < DAY_S)
     state = replace(state, switch_times_s=recent)
     if state.settle_until_s is not None:

@@ -46,8 +46,13 @@ class Reason(StrEnum):
     PV_STARTING = "pv_starting"            # surplus above it, enable delay running
     PV_RESTART_WAIT = "pv_restart_wait"    # the last start is too recent
     PV_RUNNING = "pv_running"
-    PV_STOPPING = "pv_stopping"            # below the minimum for the disable delay: stop
+    PV_STOPPING = "pv_stopping"            # the hold below the minimum cost stop_deficit_wh: stop
     PV_HOLDING = "pv_holding"              # below the minimum, holding the minimum current
+    PV_NO_DATA = "pv_no_data"              # no fresh surplus reading
+    PV_CLOUDY = "pv_cloudy"                # surplus there, but charging lately cost too much grid
+    PV_STOPPED_CLOUDY = "pv_stopped_cloudy"      # stopped: clouds made charging too costly
+    PV_STOPPED_WEAK_SUN = "pv_stopped_weak_sun"  # stopped: weak sun (sunset, winter) and held
+    PHASE_SWITCH = "phase_switch"          # held at 0 while the wallbox switches phases
 
 
 class Command(StrEnum):

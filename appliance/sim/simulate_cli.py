@@ -1,5 +1,6 @@
 """`wallbox simulate` on the command line: one day's figures, the side-by-side comparison with the
-naive rule, the README's table over every built-in day (--all), and the chart."""
+naive rule, the README's table over every built-in day (--all), the pv-mode comparison with naive
+and evcc-like over seeds (--all --compare, appliance/sim/compare.py), and the chart."""
 
 from __future__ import annotations
 
@@ -124,6 +125,13 @@ def cmd_simulate(args) -> int:
         from ..config import with_overrides
 
         settings = with_overrides(settings, grid={"import_limit_w": args.import_limit_w})
+    if args.all and args.compare:
+        from .compare import run_comparison
+
+        if args.seeds < 1 or args.workers < 1:
+            print("wallbox simulate: --seeds and --workers must be at least 1", file=sys.stderr)
+            return 2
+        return run_comparison(list(PROFILES), args.seeds, args.workers, args.phase_switching, out=out)
     if args.all:
         started = time_mod.perf_counter()
         ok = _markdown(settings, args.seed, args.step_s, out)
@@ -167,7 +175,15 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--no-meter", action="store_true",
                    help="no grid meter: pv mode estimates the surplus as PV - house base load")
     p.add_argument("--import-limit-w", type=int, help="override grid.import_limit_w")
-    p.add_argument("--compare", action="store_true", help="also run the naive rule, side by side")
+    p.add_argument("--compare", action="store_true",
+                   help="also run the naive rule, side by side; with --all: pv mode against naive "
+                        "and evcc-like over seeds 1..--seeds, exit 1 naming any missed target")
+    p.add_argument("--seeds", type=int, default=10,
+                   help="with --all --compare: seeds 1..N, averaged (default 10)")
+    p.add_argument("--workers", type=int, default=2,
+                   help="with --all --compare: processes to run the days on (default 2)")
+    p.add_argument("--phase-switching", action="store_true",
+                   help="with --all --compare: add our control with 1p/3p switching")
     p.add_argument("--chart", metavar="FILE.png", help="draw the day into a PNG file")
     p.add_argument("--all", action="store_true",
                    help="every built-in profile in fast and pv mode, ours vs naive, as a Markdown table")

@@ -1,13 +1,18 @@
-"""The LCD backend against the real st7735 library, with fakes only at the kernel seam:
-a fake `spidev` (the bytes that would go down the SPI bus) and fake `gpiod`/`gpiodevice`
-(the values the DC, reset and backlight lines would take)."""
+"""The LCD backend with fakes only at the kernel seam: a fake `spidev` (the bytes that would go
+down the SPI bus) and fake `gpiod`/`gpiodevice` (the values the DC, reset and backlight lines
+would take). Pimoroni's st7735 library, bound to the same fakes, is the reference for the set-up
+sequence and the pixel packing; the backend itself does not use it (it imports numpy)."""
 
 from __future__ import annotations
 
 import enum
 import importlib
+import os
+import subprocess
 import sys
+import textwrap
 import types
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -41,10 +46,10 @@ class Bus:
         """SPI traffic split at the DC line: [(command, parameter/pixel bytes), ...]."""
         dc = None
         out: list[list] = []
-        for event in self.events[since:]:
+        for index, event in enumerate(self.events):
             if event[0] == "gpio" and event[1] == DC:
                 dc = event[2]
-            elif event[0] == "spi":
+            elif event[0] == "spi" and index >= since:
                 if dc is False:
                     for byte in event[1]:
                         out.append([byte, bytearray()])
@@ -140,9 +145,12 @@ def bus(monkeypatch):
     except ImportError as error:
         pytest.fail(f"These tests drive the real st7735 library, which is missing ({error}): "
                     f"pip install st7735 (it belongs in pyproject's test extra).")
-    # The library waits about 2.4 s for the panel to reset; the fake panel needs no waiting.
+    # The panel waits for resets; the fake panel needs no waiting.
     wires.sleeps = []
     monkeypatch.setattr(st7735, "time", types.SimpleNamespace(sleep=wires.sleeps.append))
+    import display.panel_st7735
+
+    monkeypatch.setattr(display.panel_st7735, "sleep", wires.sleeps.append)
     wires.st7735 = st7735
     yield wires
     monkeypatch.delitem(sys.modules, "st7735", raising=False)
@@ -240,9 +248,82 @@ def test_unchanged_picture_is_not_sent_again(bus):
     mark = len(bus.events)
     assert panel.show(picture.copy()) is False
     assert bus.spi_writes(mark) == []
-    picture.putpixel((80, 64), (1, 2, 3))
+
+
+def test_one_changed_pixel_goes_out_as_a_one_pixel_window(bus):
+    panel = _make(offset_left=2, offset_top=1)
+    picture = _test_picture()
+    panel.show(picture)
+    picture.putpixel((80, 64), (0xFF, 0x04, 0x10))
+    mark = len(bus.events)
     assert panel.show(picture) is True
-    assert sum(len(w) for w in bus.spi_writes(mark)) > 40960
+    # Turned 90 degrees counter-clockwise, picture pixel (x, y) is panel column y, row 159 - x.
+    column, row = 64 + 2, 159 - 80 + 1
+    assert bus.transactions(mark) == [
+        (CASET, bytes([0, column, 0, column])),
+        (RASET, bytes([0, row, 0, row])),
+        (RAMWR, bytes([0xF8, 0x22])),  # RRRRRGGG GGGBBBBB: 11111 000001 00010
+    ]
+    assert sum(len(w) for w in bus.spi_writes(mark)) == 13
+
+
+def test_changes_far_apart_go_out_as_separate_windows_with_the_right_pixels(bus):
+    panel = _make(offset_left=0, offset_top=0)
+    before = Image.new("RGB", (160, 128), (0, 0, 0))
+    panel.show(before)
+    after = before.copy()
+    after.paste((255, 255, 255), (150, 0, 160, 10))    # top right: 10 x 10
+    after.paste((0, 0, 255), (0, 100, 20, 128))         # bottom left: 20 x 28
+    mark = len(bus.events)
+    panel.show(after)
+    windows = bus.transactions(mark)
+    assert [cmd for cmd, _ in windows] == [CASET, RASET, RAMWR] * 2
+    sent = [(windows[i][1], windows[i + 1][1], windows[i + 2][1]) for i in (0, 3)]
+    # Panel coordinates: picture (x, y) is column y, row 159 - x.
+    assert sent[0] == (bytes([0, 0, 0, 9]), bytes([0, 0, 0, 9]), bytes([0xFF, 0xFF]) * 100)
+    assert sent[1] == (bytes([0, 100, 0, 127]), bytes([0, 140, 0, 159]), bytes([0x00, 0x1F]) * 560)
+    assert panel.bytes_sent == (11 + 40960) + (11 + 200) + (11 + 1120)  # window commands + pixels
+
+
+def test_a_typical_update_sends_a_fraction_of_a_frame(bus):
+    from display.samples import samples
+    from display.screens import render
+
+    charging = samples()["charging_pv"]
+    panel = _make()
+    panel.show(render(charging))
+    mark = len(bus.events)
+    panel.show(render(charging.replace(car_power_w=(charging.car_power_w or 0) + 230.0)))
+    sent = sum(len(w) for w in bus.spi_writes(mark))
+    assert 0 < sent <= 10240
+
+
+def test_the_panel_path_never_imports_numpy(tmp_path):
+    """Made, shown a picture twice, switched off: numpy is not in sys.modules afterwards."""
+    script = textwrap.dedent("""
+        import sys
+        sys.path.insert(0, sys.argv[1])
+        import test_display_st7735 as t
+        bus = t.Bus()
+        sys.modules.update(t._fake_modules(bus))
+        import display.panel_st7735
+        display.panel_st7735.sleep = lambda s: None
+        from display.backends import make_backend
+        from display.samples import samples
+        from display.screens import render
+        panel = make_backend("st7735")
+        shots = list(samples().values())
+        panel.show(render(shots[0]))
+        panel.show(render(shots[1]))
+        panel.close()
+        assert bus.spi_writes(), "nothing went down the SPI bus"
+        print("numpy" in sys.modules)
+    """)
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", script, str(Path(__file__).parent)], cwd=root,
+                         capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(root)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
 
 
 def test_backlight_and_close(bus):

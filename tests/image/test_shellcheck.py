@@ -13,6 +13,7 @@ SKIP_DIRS = {".git", ".venv", "build", "node_modules", "__pycache__", ".pytest_c
 NAMED = [
     "bootstrap",
     ".ci/run",
+    ".ci/release",
     "image/config",
     "image/stage-wallbox/EXPORT_IMAGE",
 ]
@@ -40,6 +41,10 @@ def test_the_image_scripts_are_found():
         "image/stage-wallbox/00-wallbox/02-run-chroot.sh",
         "image/stage-wallbox/00-wallbox/03-run.sh",
         "tests/image/pigen_stage.sh",
+        "image/boot-test.sh",
+        "image/debian/build-debian.sh",
+        "image/debian/base-customize.sh",
+        ".ci/release",
     ):
         assert expected in names
 

@@ -126,6 +126,18 @@ def test_files_land_where_the_appliance_expects_them(built, wheel):
     assert "wifi.powersave = 2" in \
         (rootfs / "etc/NetworkManager/conf.d/wallbox-wifi-powersave-off.conf").read_text()
 
+    # Wi-Fi, time zone, host name from the boot partition; the device groups for SPI and GPIO.
+    assert (boot / "system.toml").read_bytes() == (REPO / "image/boot-settings/system.toml").read_bytes()
+    assert (rootfs / "usr/lib/systemd/system/wallbox-boot-settings.service").read_bytes() == \
+        (REPO / "systemd/wallbox-boot-settings.service").read_bytes()
+    script = rootfs / "usr/local/sbin/wallbox-boot-settings"
+    assert script.read_bytes() == (REPO / "image/boot-settings/wallbox-boot-settings").read_bytes()
+    assert script.stat().st_mode & stat.S_IXUSR
+    rules = (rootfs / "etc/udev/rules.d/60-wallbox-gpio-spi.rules").read_text()
+    assert 'SUBSYSTEM=="spidev", GROUP="spi"' in rules and 'KERNEL=="gpiomem", GROUP="gpio"' in rules
+    # pi-gen's build brings no wheels: its chroot step installs from the index.
+    assert not (rootfs / "var/cache/wallbox/wheels").exists()
+
     installed = list((rootfs / "var/cache/wallbox").glob("wallbox_appliance-*.whl"))
     assert [p.name for p in installed] == [wheel.name]
     assert installed[0].read_bytes() == wheel.read_bytes()
@@ -191,10 +203,19 @@ def test_chroot_steps_install_packages_user_venv_and_enable_the_service(built):
     assert exec_start == [f"{venv}/bin/wallbox", "run", "--config", "/boot/firmware/wallbox.toml"]
     assert (rootfs / "boot/firmware/wallbox.toml").is_file()
 
-    assert _enable_for_real(rootfs, log) == ["systemctl enable wallbox.service"]
+    assert _enable_for_real(rootfs, log) == ["systemctl enable wallbox.service",
+                                             "systemctl enable wallbox-boot-settings.service"]
     link = rootfs / "etc/systemd/system/multi-user.target.wants/wallbox.service"
     assert link.is_symlink()
     assert os.readlink(link) == "/usr/lib/systemd/system/wallbox.service"
+    # system.toml is applied early at every boot, before the network.
+    assert (rootfs / "etc/systemd/system/sysinit.target.wants/wallbox-boot-settings.service").is_symlink()
+
+    # The command on the PATH, and the login user in the control socket's group, in both bases.
+    assert re.search(r"^ln -sf /opt/wallbox/bin/wallbox /usr/local/bin/wallbox$", chroot, re.M)
+    assert "getent passwd 1000" in chroot and re.search(r'adduser "\$\{login_user\}" wallbox', chroot)
+    # Offline from the shipped wheels when the build brought them (the Debian build), else the index.
+    assert re.search(r"pip install --no-cache-dir --no-index --no-deps /var/cache/wallbox/wheels/\*\.whl", chroot)
 
 
 def test_read_only_root_switch(tmp_path, wheel):

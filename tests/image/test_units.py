@@ -45,10 +45,13 @@ def _verifiable_copy(unit: Path, tmp_path: Path) -> Path:
     return copy
 
 
-@pytest.mark.parametrize("name", ["wallbox.service", "wallbox-readonly-root.service"])
-def test_systemd_analyze_verify_is_clean(name, tmp_path):
+@pytest.mark.parametrize("path", [
+    SYSTEMD / "wallbox.service", SYSTEMD / "wallbox-readonly-root.service",
+    SYSTEMD / "wallbox-boot-settings.service", REPO / "image/selftest/wallbox-selftest.service",
+], ids=lambda p: p.name)
+def test_systemd_analyze_verify_is_clean(path, tmp_path):
     analyze = require_tool("systemd-analyze")
-    copy = _verifiable_copy(SYSTEMD / name, tmp_path)
+    copy = _verifiable_copy(path, tmp_path)
     result = subprocess.run([analyze, "verify", str(copy)], capture_output=True, text=True, timeout=60)
     # verify exits 0 even for unknown keys and unparsable values; it only warns. Clean means silent.
     assert result.returncode == 0, result.stderr

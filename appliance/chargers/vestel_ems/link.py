@@ -153,8 +153,10 @@ class WallboxLink:
             self._event(f"Setpoint not written: {exc}")
             return False
         with self._lock:
+            changed = current_a != self._desired_a
             self._desired_a = current_a
-        self._wake.set()
+        if changed:  # the same value every second need not wake the thread (nor take the GIL)
+            self._wake.set()
         return True
 
     def set_phases(self, phases: int) -> bool:

@@ -105,6 +105,10 @@ class LogReader:
             ends_at = time.monotonic() + window_s
             while not self._stop.is_set() and time.monotonic() < ends_at:
                 try:
+                    # Sleep until bytes come or the window ends (not every 0.1 s); a pause between
+                    # bytes hands over what has come.
+                    port.inter_byte_timeout = 0.02 / self._time_scale
+                    port.timeout = max(0.005, ends_at - time.monotonic())
                     data = port.read(512)
                 except serial.SerialException as exc:
                     raise OSError(str(exc)) from exc
