@@ -22,7 +22,6 @@ import grp
 import json
 import logging
 import os
-import selectors
 import socket
 import stat
 import struct
@@ -31,12 +30,15 @@ from pathlib import Path
 from typing import Callable
 
 from .commands import validate_socket_request as validate
+from .control_loop import ClientLoop
+from .input_limits import REQUEST_LIMITS, RejectCounter, json_problem, reason_kind
 from .policy.types import CHANGE_COMMANDS, SOCKET_COMMANDS
 
 log = logging.getLogger(__name__)
 
 COMMANDS = SOCKET_COMMANDS
-MAX_LINE_BYTES = 64 * 1024
+MAX_LINE_BYTES = REQUEST_LIMITS.max_bytes
+MAX_CLIENTS = 16  # at once; shell commands connect for a moment, so this is plenty
 CLIENT_TIMEOUT_S = 10.0
 NOT_RUNNING_HINT = "Is the service running? systemctl status wallbox"
 
@@ -91,7 +93,10 @@ def supplementary_groups(pid: int) -> tuple[int, ...]:
 
 
 class ControlServer:
-    """Listens on a Unix socket in a background thread and answers each request line.
+    """Listens on a Unix socket in one background thread and answers each request line.
+
+    At most MAX_CLIENTS connections are served at once (control_loop.ClientLoop); requests are
+    limited in size, nesting and digits before they are parsed (input_limits).
 
     `handler` gets validated commands ({"command": "status"}, {"command": "mode", "mode": "pv"},
     {"command": "pause", "minutes": 10.0 or None}, {"command": "resume"}) from a background
@@ -112,9 +117,9 @@ class ControlServer:
         self._stopping = threading.Event()
         self._wake_r, self._wake_w = -1, -1
         self._inode: int | None = None
-        self._clients: set[socket.socket] = set()
-        self._lock = threading.Lock()
-        # The handler is called from the connection threads, one call at a time.
+        self._loop: ClientLoop | None = None
+        self.rejected = RejectCounter()  # requests refused, per kind of reason
+        # The one serving thread calls the handler; the lock keeps that true for any caller.
         self._handler_lock = threading.Lock()
 
     # -- life cycle --------------------------------------------------------------------------
@@ -141,7 +146,7 @@ class ControlServer:
             st = os.stat(self.path)
             self.socket_gid = st.st_gid
             self._inode = st.st_ino
-            sock.listen(8)
+            sock.listen(2 * MAX_CLIENTS)
             sock.setblocking(False)
         except BaseException:
             sock.close()
@@ -149,6 +154,11 @@ class ControlServer:
         self._sock = sock
         self._wake_r, self._wake_w = os.pipe()
         self._stopping.clear()
+        # Made here, not in the thread: its selector needs a descriptor, and so start() fails
+        # loudly instead of a thread dying later when the descriptors are gone.
+        self._loop = ClientLoop(sock, self._wake_r, self._answer, peer_credentials,
+                                max_clients=MAX_CLIENTS, max_line_bytes=MAX_LINE_BYTES,
+                                idle_timeout_s=CLIENT_TIMEOUT_S)
         self._thread = threading.Thread(target=self._serve, name="control-socket", daemon=True)
         self._thread.start()
         log.info("Listening for commands on %s (group %s, mode %o).", self.path,
@@ -186,12 +196,6 @@ class ControlServer:
             os.write(self._wake_w, b"x")
         except OSError:
             pass
-        with self._lock:
-            for conn in list(self._clients):
-                try:
-                    conn.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
         thread.join(timeout=5)
         self._thread = None
         if self._sock:
@@ -220,70 +224,25 @@ class ControlServer:
     # -- serving -----------------------------------------------------------------------------
 
     def _serve(self) -> None:
-        assert self._sock is not None
-        with selectors.DefaultSelector() as sel:
-            sel.register(self._sock, selectors.EVENT_READ)
-            sel.register(self._wake_r, selectors.EVENT_READ)
-            while not self._stopping.is_set():
-                for key, _ in sel.select(timeout=1.0):
-                    if key.fileobj is self._sock:
-                        try:
-                            conn, _addr = self._sock.accept()
-                        except (BlockingIOError, InterruptedError):
-                            continue
-                        except OSError as e:
-                            log.warning("The control socket could not accept a connection (%s).", e)
-                            continue
-                        threading.Thread(target=self._serve_client, args=(conn,),
-                                         name="control-client", daemon=True).start()
+        assert self._loop is not None
+        self._loop.run(self._stopping.is_set)
 
-    def _serve_client(self, conn: socket.socket) -> None:
-        with self._lock:
-            self._clients.add(conn)
-        try:
-            conn.setblocking(True)
-            conn.settimeout(CLIENT_TIMEOUT_S)
-            try:
-                pid, uid, gid = peer_credentials(conn)
-            except OSError:
-                pid, uid, gid = 0, -1, -1
-            buffer = b""
-            while not self._stopping.is_set():
-                try:
-                    chunk = conn.recv(4096)
-                except (socket.timeout, OSError):
-                    return
-                if not chunk:
-                    return
-                buffer += chunk
-                while b"\n" in buffer:
-                    line, buffer = buffer.split(b"\n", 1)
-                    if line.strip():
-                        self._send(conn, self._answer(line, pid, uid, gid))
-                if len(buffer) > MAX_LINE_BYTES:
-                    self._send(conn, {"ok": False, "error": f"Request longer than {MAX_LINE_BYTES} "
-                                                            "bytes: send one short JSON object per line."})
-                    return
-        finally:
-            with self._lock:
-                self._clients.discard(conn)
-            conn.close()
-
-    @staticmethod
-    def _send(conn: socket.socket, answer: dict) -> None:
-        try:
-            conn.sendall(json.dumps(answer, default=str).encode("utf-8") + b"\n")
-        except OSError:
-            pass
-
-    def _answer(self, line: bytes, pid: int, uid: int, gid: int) -> dict:
+    def _answer(self, line: bytes, peer: tuple[int, int, int]) -> dict:
+        pid, uid, gid = peer
+        problem = json_problem(line, REQUEST_LIMITS)
+        if problem:
+            self.rejected.count(reason_kind(problem))
+            return {"ok": False, "error": f"Request refused: {problem}. Send one short JSON object "
+                                          'per line, e.g. {"command": "status"}.'}
         try:
             request = json.loads(line.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as e:
+            self.rejected.count("json")
             return {"ok": False, "error": f"Not valid JSON ({e}): send one JSON object per line, "
                                           'e.g. {"command": "status"}.'}
         command, error = validate(request)
         if command is None:
+            self.rejected.count("invalid")
             return {"ok": False, "error": error}
         if command["command"] in CHANGE_COMMANDS:
             groups = supplementary_groups(pid) if pid > 0 else ()

@@ -129,6 +129,7 @@ class MqttBridge:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.refused = 0  # commands refused (too large, not JSON, not valid)
         self.client = self._make_client()
 
     # ------------------------------------------------------------ connection
@@ -299,7 +300,7 @@ class MqttBridge:
             log.exception("MQTT: the command %s failed.", name)
             return {"ok": False, "error": f"The service did not take the command ({e})."}
 
-    @staticmethod
-    def _refuse(message: str) -> dict:
+    def _refuse(self, message: str) -> dict:
+        self.refused += 1
         log.warning("MQTT: a command was refused: %s", message)
         return {"ok": False, "error": message}

@@ -1,7 +1,9 @@
 """Charging sessions, plug-in to unplug, from the wallbox's readings.
 
 A finished session is appended to sessions.csv in the state directory (one row each, header once,
-fsynced, so a power cut loses at most the session that is still open). The open session is also
+fsynced, so a power cut loses at most the session that is still open). A failed append (a full
+or read-only card) is cut back so the file stays whole lines; the session is kept in memory,
+retried once a minute, and `storage_problem` says so for the screen meanwhile. The open session is also
 kept in a small JSON sidecar (session_open.json), written at plug-in and every few minutes, not
 every control cycle: after a restart mid-session the start time and the meter reading at plug-in
 are still known.
@@ -26,12 +28,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterable, NamedTuple
 
+from .atomicfile import append_csv_rows, storage_problem
 from .state import atomic_write_text, fsync_directory
 
 log = logging.getLogger(__name__)
 
 CSV_FIELDS = ("start", "end", "energy_wh", "pv_energy_wh", "peak_current_a", "energy_source")
 SIDECAR_NAME = "session_open.json"
+RETRY_INTERVAL_S = 60.0
 SOURCE_METER = "meter"
 SOURCE_NO_METER = "integrated (no meter reading)"
 SOURCE_METER_BACKWARDS = "integrated (meter went backwards)"
@@ -131,9 +135,19 @@ class SessionTracker:
         self.clock_wall = clock_wall
         self.sidecar_interval_s = sidecar_interval_s
         self.sidecar_writes = 0
+        # "SD card full: ..." while a session cannot be written, for the screen; None when fine.
+        self.storage_problem: str | None = None
+        self._unwritten: list[Session] = []
+        self._retry_at: datetime | None = None
+        self._warned_for = 0
         self._open: _Open | None = None
         self._sidecar_at: datetime | None = None
         self._restore()
+
+    @property
+    def unwritten(self) -> tuple[Session, ...]:
+        """Finished sessions not yet in sessions.csv (the card was full or read-only)."""
+        return tuple(self._unwritten)
 
     @property
     def current(self) -> Session | None:
@@ -151,6 +165,8 @@ class SessionTracker:
         pv_to_car_w: the part of car_w covered by PV surplus. dt_s: time since the last call.
         """
         now = now if now is not None else self.clock_wall()
+        if self._unwritten:
+            self.retry_unwritten(now)
         if car_connected is None:
             return None  # the wallbox did not answer: we know nothing about the plug
         ses = self._open
@@ -241,8 +257,10 @@ class SessionTracker:
             self._remove_sidecar()
             return
         # A power cut between writing the CSV row and removing the sidecar must not count twice.
+        # sessions.csv keeps whole seconds, the sidecar the exact start: compare at seconds.
         recorded = read_sessions(self.csv_path)
-        if recorded and recorded[-1].start == ses.start:
+        start_s = ses.start.replace(microsecond=0)
+        if any(r.start == start_s for r in recorded[-3:]):
             self._remove_sidecar()
             return
         self._open = ses
@@ -251,23 +269,42 @@ class SessionTracker:
                  ses.start.isoformat(timespec="seconds"), max(0.0, ago_s) / 60)
 
     def _append(self, session: Session) -> None:
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+        """Queues the finished session and writes every queued one; a failure keeps them queued."""
+        self._unwritten.append(session)
+        if not self._write_unwritten():
+            self._retry_at = session.end
+
+    def retry_unwritten(self, now: datetime | None = None) -> bool:
+        """Writes the sessions a full or read-only card held back, at most once a minute.
+
+        Called every control cycle (update() calls it); returns whether all are written now."""
+        if not self._unwritten:
+            return True
+        now = now if now is not None else self.clock_wall()
+        if self._retry_at is not None and (now - self._retry_at).total_seconds() < RETRY_INTERVAL_S:
+            return False
+        self._retry_at = now
+        return self._write_unwritten()
+
+    def _write_unwritten(self) -> bool:
         try:
-            self.csv_path.parent.mkdir(parents=True, exist_ok=True)
-            new_file = not self.csv_path.exists() or self.csv_path.stat().st_size == 0
-            if new_file:
-                writer.writeheader()
-            writer.writerow(session.csv_row())
-            with open(self.csv_path, "a", encoding="utf-8", newline="") as f:
-                f.write(buf.getvalue())
-                f.flush()
-                os.fsync(f.fileno())
-            if new_file:
-                fsync_directory(self.csv_path.parent)
+            append_csv_rows(self.csv_path, CSV_FIELDS, [u.csv_row() for u in self._unwritten])
         except OSError as e:
-            log.warning("Cannot record the charging session in %s (%s). Check that %s is writable "
-                        "by the service.", self.csv_path, e.strerror or e, self.csv_path.parent)
+            self.storage_problem = storage_problem(e, self.csv_path.parent)
+            if len(self._unwritten) != self._warned_for:
+                self._warned_for = len(self._unwritten)
+                log.warning("Cannot record the charging session in %s (%s): %d session(s) kept in "
+                            "memory and written when it works again. Check that %s is writable by "
+                            "the service and has free space.", self.csv_path, e.strerror or e,
+                            len(self._unwritten), self.csv_path.parent)
+            return False
+        if self._warned_for:
+            log.info("Recorded %d charging session(s) held back while %s could not be written.",
+                     len(self._unwritten), self.csv_path)
+        self._unwritten.clear()
+        self._warned_for = 0
+        self.storage_problem = None
+        return True
 
 
 def read_sessions(csv_path: Path | str) -> list[Session]:

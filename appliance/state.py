@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .atomicfile import fsync_directory, storage_problem
 from .policy.types import MODES
 
 log = logging.getLogger(__name__)
@@ -71,29 +72,23 @@ def atomic_write_text(path: Path, text: str) -> None:
     data = text.encode("utf-8")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError:
+        # A full card: the half-written temp file would only take the space the next try needs.
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
     fsync_directory(path.parent)
-
-
-def fsync_directory(directory: Path) -> None:
-    """Makes a rename or a new file in directory durable (best effort where unsupported)."""
-    try:
-        dfd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:
-        pass  # some file systems refuse fsync on directories; the rename is still atomic there
-    finally:
-        os.close(dfd)
 
 
 class StateStore:
@@ -106,6 +101,9 @@ class StateStore:
         self.path = self.directory / STATE_FILE
         self.default_mode = default_mode
         self.writes = 0  # how many times the file was written (tests and the status page use it)
+        # "SD card full: ..." while the state could not be saved, for the screen; None when fine.
+        self.storage_problem: str | None = None
+        self._pending: ApplianceState | None = None  # saved in memory only, written by retry()
         self._on_disk: ApplianceState | None = None
 
     @property
@@ -175,13 +173,25 @@ class StateStore:
             self.directory.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.path, state.to_json())
         except OSError as e:
-            log.warning("Cannot save the mode and pause to %s (%s): they will be lost at the next "
-                        "restart. Check that %s exists and is writable by the service.",
-                        self.path, e.strerror or e, self.directory)
+            if self._pending is None:
+                log.warning("Cannot save the mode and pause to %s (%s): they are kept in memory and "
+                            "saved when it works again. Check that %s exists, is writable by the "
+                            "service and has free space.", self.path, e.strerror or e, self.directory)
+            self._pending = state
+            self.storage_problem = storage_problem(e, self.directory, "mode and pause")
             return False
+        if self._pending is not None:
+            log.info("Saved the mode and pause to %s again.", self.path)
+        self._pending = None
+        self.storage_problem = None
         self._on_disk = state
         self.writes += 1
         return True
+
+    def retry(self) -> bool:
+        """Saves a state that an earlier save() could not write; call it now and then (cheap when
+        nothing waits). Returns whether it wrote."""
+        return self.save(self._pending) if self._pending is not None else False
 
     def _read_quietly(self) -> ApplianceState | None:
         try:

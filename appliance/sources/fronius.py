@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ..input_limits import PUSH_LIMITS, json_problem
+
 log = logging.getLogger("appliance.fronius")
 
 #: Largest power magnitude accepted in any field. A house with a wallbox is far below this;
@@ -134,6 +136,10 @@ def _load_json(data: bytes | str) -> Any:
         text = data.removeprefix("\ufeff")
         if not text.strip():
             raise FroniusDataError("The document is empty (no JSON text).")
+    problem = json_problem(text, PUSH_LIMITS)
+    if problem:
+        raise FroniusDataError(f"The document is refused: {problem}; a Fronius document is small "
+                               "and flat, so this is not inverter data.")
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -148,6 +154,8 @@ def _load_json(data: bytes | str) -> Any:
         ) from None
     except RecursionError:
         raise FroniusDataError("The document is nested too deeply to be a Fronius document.") from None
+    except ValueError as exc:  # e.g. Python's limit on integer digits; the check above comes first
+        raise FroniusDataError(f"The document has a value that cannot be read: {exc}.") from None
 
 
 def _describe(value: Any) -> str:

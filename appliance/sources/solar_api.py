@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import requests
 
+from ..input_limits import PUSH_LIMITS
 from .fronius import FroniusDataError, Measurement, parse_document
 
 log = logging.getLogger("appliance.fronius")
@@ -104,7 +105,8 @@ class SolarApiPoller:
             self._last_request_at = now
             self.requests_sent += 1
             try:
-                response = self._session.get(self.url, timeout=self.timeout_s)
+                response = self._session.get(self.url, timeout=self.timeout_s, stream=True)
+                content = read_limited(response, PUSH_LIMITS.max_bytes)
             except requests.Timeout:
                 self._reject(
                     f"no answer within {self.timeout_s:g} s: check that the inverter is on "
@@ -123,10 +125,12 @@ class SolarApiPoller:
                     + ": check that the Solar API is enabled in the inverter's web interface."
                 )
                 return None
+            if content is None:
+                self._reject(f"the answer is larger than {PUSH_LIMITS.max_bytes:,} bytes: "
+                             "check that solar_api_url names the inverter's GetPowerFlowRealtimeData.fcgi.")
+                return None
             try:
-                measurement = parse_document(
-                    response.content, source=self.url, received_at=self._clock()
-                )
+                measurement = parse_document(content, source=self.url, received_at=self._clock())
             except FroniusDataError as exc:
                 self._reject(str(exc))
                 return None
@@ -165,3 +169,18 @@ class SolarApiPoller:
             thread.join(timeout=self.timeout_s + 1.0)
         self._thread = None
         self._session.close()
+
+
+def read_limited(response, max_bytes: int) -> bytes | None:
+    """The body of a streamed answer, or None (and the connection closed) once it passes max_bytes:
+    an answer that never ends must not fill the Pi's memory."""
+    chunks, size = [], 0
+    try:
+        for chunk in response.iter_content(65536):
+            size += len(chunk)
+            if size > max_bytes:
+                return None
+            chunks.append(chunk)
+    finally:
+        response.close()
+    return b"".join(chunks)

@@ -19,6 +19,7 @@ from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
 from ..control_socket import validate
+from ..input_limits import REQUEST_LIMITS, RejectCounter, loads_limited, reason_kind
 from . import views
 from .auth import SESSION_TTL_S, Auth, LoginResult
 
@@ -97,6 +98,7 @@ class WebServer:
         self.stale_after_s = stale_after_s
         self.get_snapshot = get_snapshot
         self.auth = Auth(password, clock=clock)
+        self.rejected = RejectCounter()  # change requests refused before parsing, per reason
         self.host, self._port = host, port
         self.poll_interval_s = poll_interval_s  # how soon stop() is noticed; idle cost is nil
         self.api_requests: dict[str, int] = {}  # path -> answers given (diagnostics and tests)
@@ -312,10 +314,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(413, {"ok": False, "error": f"The request is too large: at most {MAX_BODY_BYTES} bytes."})
             return None
         try:
-            body = json.loads(self.rfile.read(length) or b"{}")
-        except (ValueError, UnicodeDecodeError):
+            # Limited before parsing: 1,024 bytes of "[" are enough to exhaust json's recursion.
+            body = loads_limited(self.rfile.read(length) or b"{}", REQUEST_LIMITS)
+        except ValueError as e:
+            self.server.app.rejected.count(reason_kind(str(e)))
+            self._json(400, {"ok": False, "error": f"The request must be one small JSON object ({e})."})
+            return None
+        except UnicodeDecodeError:
             body = None
         if not isinstance(body, dict):
+            self.server.app.rejected.count("other")
             self._json(400, {"ok": False, "error": "The request must be one JSON object."})
             return None
         return body
