@@ -234,7 +234,7 @@ class ApplianceCore:
             args = {"minutes": request.minutes}
         new, answer = apply_command(self.state, {"command": str(name), **args}, now_epoch_s=clocks.epoch_s)
         self._set_state(new)
-        if name == Command.MODE:
+        if name == Command.MODE and answer.get("previous_mode") != new.mode:  # a repeat says nothing new
             self.log.info(messages.mode_changed(new.mode, answer.get("previous_mode")))
         elif name == Command.PAUSE:
             self.log.info(messages.paused(new.pause_until_epoch_s, self.tz))
@@ -252,6 +252,8 @@ class ApplianceCore:
             self._started_s = now
         dt_s = now - self._last_tick_s if math.isfinite(self._last_tick_s) else 0.0
         self._last_tick_s = now
+        if self.store is not None:
+            self.store.retry()  # a state the full card refused is written when space returns
         if self.state.paused:
             expired = self.state.expire(clocks.epoch_s)
             if expired != self.state:

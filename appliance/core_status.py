@@ -45,6 +45,7 @@ class CoreStatus:
     stale_after_s: float
     phases: int = 3                        # the phases the allowance rule counts now
     phase_switches_24h: int | None = None  # with 1p/3p switching on: switches in the last 24 h
+    storage_problem: str | None = None     # the card cannot be written: what is not saved
 
     @property
     def setpoint_a(self) -> int:
@@ -74,6 +75,7 @@ class CoreStatus:
             "session_energy_wh": None if self.session_energy_wh is None else round(self.session_energy_wh),
             "phases": self.phases,
             "phase_switches_24h": self.phase_switches_24h,
+            "storage_problem": self.storage_problem,
         }
 
     def snapshot(self, *, version: str, ip_address: str | None, backlight_on: bool = True,
@@ -98,6 +100,7 @@ class CoreStatus:
             pause_remaining_s=self.pause_remaining_s,
             inverter_stale=bool(d and not d.data_fresh), wallbox_offline=self.wallbox_offline,
             settings_error=settings_error, start_needs_w=self.start_needs_w,
+            storage_problem=self.storage_problem,
             surplus_w=d.surplus_w if d else None, stale_after_s=self.stale_after_s,
             backlight_on=backlight_on,
         )
@@ -153,4 +156,6 @@ def build_status(core: "ApplianceCore", clocks: "Clocks") -> CoreStatus:
         allowance_w=cfg.allowance_w, start_needs_w=cfg.min_current_a * cfg.watts_per_amp,
         stale_after_s=cfg.stale_after_s, phases=cfg.phases,
         phase_switches_24h=core.phase_command.switches_in_24h if core.phase_command else None,
+        storage_problem=((core.sessions.storage_problem if core.sessions is not None else None)
+                         or (core.store.storage_problem if core.store is not None else None)),
     )

@@ -88,7 +88,13 @@ def sun_row_layout(pv_w: float, grid_w: float | None) -> SunRowLayout:
 
 
 def sun_row(image: Image.Image, draw: ImageDraw.ImageDraw, s: Snapshot, top: int) -> None:
-    """PV production and the grid meter's figure, or an amber warning when the data is stale."""
+    """PV production and the grid meter's figure, or an amber warning when the data is stale or
+    the card cannot be written."""
+    if s.storage_problem:
+        icons.paste(image, "warning", (MARGIN, top + 1), 16, AMBER)
+        text = s.storage_problem.split(":")[0]          # "SD card full" fits; the rest is in the log
+        draw.text((MARGIN + 23, top + 9), text, font=fit(text, WIDTH - MARGIN - 27), fill=AMBER, anchor="lm")
+        return
     if s.inverter_stale or s.pv_w is None:
         icons.paste(image, "warning", (MARGIN, top + 1), 16, AMBER)
         text = age_text(s.pv_age_s)

@@ -119,6 +119,10 @@ def _problem_and_battery_samples() -> dict[str, Snapshot]:
             mode="pv", waiting_for="sun", pv_w=2300.0, pv_age_s=3.0, grid_w=-150.0,
             surplus_w=1900.0, start_needs_w=4140.0, budget_w=0.0, battery_w=-1750.0, soc_pct=48.0,
         ),
+        "charging_card_full": _BASE.replace(
+            charging=True, setpoint_a=16, current_a=15.9, car_power_w=10970.0, pv_w=5600.0, pv_age_s=2.0,
+            budget_w=16600.0, storage_problem="SD card full: sessions not saved",
+        ),
         "off_battery": _BASE.replace(mode="off", waiting_for="off", pv_w=6100.0, pv_age_s=2.0,
                                      battery_w=0.0, soc_pct=100.0),
     }

@@ -129,6 +129,11 @@ class Snapshot:
     dimmed: bool = False
     """True while the grid operator's dimming input is active: the allowance is the dimmed one."""
 
+    storage_problem: str | None = None
+    """The SD card cannot be written ("SD card full: sessions not saved"); None: fine. Shown in
+    place of the PV row until the card takes writes again."""
+
+
     def replace(self, **changes) -> "Snapshot":
         """A copy with some fields changed (a frozen dataclass cannot be edited in place)."""
         return dataclasses.replace(self, **changes)
