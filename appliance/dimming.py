@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import enum
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -173,23 +171,12 @@ class FakeDimmingPin:
 
 
 def append_period(path: Path, period: DimmingPeriod) -> None:
-    """Adds one row to the CSV file; a failed write leaves the old file as it was."""
-    try:
-        old = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        old = CSV_HEADER
-    row = f"{period.start.isoformat()},{period.end.isoformat()},{period.duration_s:.0f}\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".dimming-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(old + row)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Adds one row to the CSV file in whole lines: a failed or killed write leaves the file whole."""
+    from .atomicfile import append_csv_rows
+
+    append_csv_rows(path, ("start", "end", "duration_s"), [{
+        "start": period.start.isoformat(), "end": period.end.isoformat(),
+        "duration_s": f"{period.duration_s:.0f}"}])
 
 
 class _UnusablePin:
@@ -217,6 +204,7 @@ class DimmingMonitor:
         self.csv_path = Path(state_dir) / CSV_NAME
         self._since: datetime | None = None
         self._problem: str | None = None
+        self._unwritten: list[DimmingPeriod] = []   # periods the card refused: kept, tried again
 
     @classmethod
     def open(cls, settings: DimmingSettings, state_dir: Path,
@@ -240,6 +228,8 @@ class DimmingMonitor:
         """The status at wall-clock time `now` (local, with time zone): call it in each cycle."""
         if not self.settings.configured or self.pin is None:
             return DimmingStatus(configured=False, active=False)
+        if self._unwritten and now.second == 0:   # about once a minute
+            self._write_unwritten()
         active, problem = self._read()
         if problem != self._problem:
             if problem:
@@ -276,13 +266,21 @@ class DimmingMonitor:
         log.warning("Grid operator dimming ended at %s; it began at %s and lasted %.0f s.",
                     period.end.isoformat(timespec="seconds"),
                     period.start.isoformat(timespec="seconds"), period.duration_s)
-        try:
-            append_period(self.csv_path, period)
-        except OSError as error:
-            log.error("The dimming period from %s to %s could not be added to %s (%s): free space "
-                      "in the state directory or fix its permissions.",
-                      period.start.isoformat(timespec="seconds"),
-                      period.end.isoformat(timespec="seconds"), self.csv_path, error)
+        self._unwritten.append(period)
+        self._write_unwritten()
+
+    def _write_unwritten(self) -> None:
+        while self._unwritten:
+            period = self._unwritten[0]
+            try:
+                append_period(self.csv_path, period)
+            except OSError as error:
+                log.error("The dimming period from %s to %s could not be added to %s (%s): it is kept "
+                          "and written when it works again; free space in the state directory or fix "
+                          "its permissions.", period.start.isoformat(timespec="seconds"),
+                          period.end.isoformat(timespec="seconds"), self.csv_path, error)
+                return
+            self._unwritten.pop(0)
 
     def close(self, now: datetime) -> None:
         """Records a dimming period still running (ended by the shutdown) and releases the pin."""

@@ -190,3 +190,20 @@ def test_settings_from_the_dimming_table():
            "dimming": {"pin": 5, "active_level": "high", "dimmed_allowance_w": 3000}}
     assert DimmingSettings.from_settings(parse_settings(raw)) == DimmingSettings(
         pin=5, active_level=ActiveLevel.HIGH, dimmed_allowance_w=3000.0)
+
+
+def test_a_period_the_card_refused_is_kept_and_written_later(tmp_path):
+    blocker = tmp_path / "card"
+    blocker.write_text("not a directory")          # the state directory cannot be made
+    mon, pin = monitor(blocker / "state")
+    mon.poll(T0)
+    pin.set_high(False)
+    mon.poll(T0 + timedelta(seconds=1))
+    pin.set_high(True)
+    mon.poll(T0 + timedelta(minutes=5, seconds=1))   # the period ends; the write fails
+    blocker.unlink()
+    mon.poll(T0.replace(second=30) + timedelta(minutes=6))   # not yet: once a minute
+    assert not (blocker / "state" / "dimming.csv").exists()
+    mon.poll(T0.replace(second=0) + timedelta(minutes=7))
+    rows = (blocker / "state" / "dimming.csv").read_text().splitlines()
+    assert rows[0] == "start,end,duration_s" and rows[1].endswith(",300")
