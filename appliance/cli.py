@@ -114,7 +114,7 @@ def cmd_render(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(full: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wallbox",
         description="Charges an electric car from the grid allowance plus PV through a Vestel EVC04 "
@@ -160,13 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="directory for the pictures")
     p.set_defaults(func=cmd_render)
 
-    from . import cli_control
-    from .bench import register as register_bench
-    from .sim import simulate
+    if full:  # `wallbox run` starts faster without the other commands' modules
+        from . import cli_control
+        from .bench import register as register_bench
+        from .sim import simulate
 
-    cli_control.register(sub)
-    simulate.register(sub)
-    register_bench(sub)
+        cli_control.register(sub)
+        simulate.register(sub)
+        register_bench(sub)
     return parser
 
 
@@ -191,7 +192,8 @@ def _check_chart_path(args) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(full=not (argv and argv[0] == "run"))
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -89,10 +89,12 @@ class ClientLoop:
 
     # -- accepting ---------------------------------------------------------------------------
 
-    def _select_timeout(self) -> float:
+    def _select_timeout(self) -> float | None:
         if self._accept_again_s is not None:
             return max(0.0, min(1.0, self._accept_again_s - self.clock()))
-        return 1.0
+        if self.clients:
+            return 1.0   # idle clients are checked once a second
+        return None      # nothing to time: sleep until a connection comes or stop() writes the wake pipe
 
     def _resume_accepting(self) -> None:
         if self._accept_again_s is not None and self.clock() >= self._accept_again_s:
