@@ -273,10 +273,35 @@ def _check_args(rule: str, step_s: int, cycle_s: int, base_mode: str) -> None:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {base_mode!r}")
 
 
+class _Car:
+    """What the wallbox delivers each second: the EMS box gives the setpoint at once; a basic box
+    (kind "meter") goes through meter emulation, its grant law and the car's lag (BasicBoxPlant)."""
+
+    def __init__(self, kind: str, settings: Settings, car_max_a: float, wpa: float):
+        self.plant = None
+        if kind == "meter":
+            from .basic_wallbox import BasicBoxPlant
+
+            self.plant = BasicBoxPlant(limit_a=settings.wallbox.dip_limit_a, seed=1, car_max_a=car_max_a)
+        self.car_max_a, self.wpa = car_max_a, wpa
+
+    def now_w(self, setpoint_a: int, needs: bool, last_w: float) -> float:
+        """What the wallbox's meter shows at a reading (a basic box lags its setpoint)."""
+        if not needs:
+            return 0.0
+        return last_w if self.plant is not None else min(setpoint_a, self.car_max_a) * self.wpa
+
+    def second_w(self, t: int, setpoint_a: int, needs: bool) -> float:
+        if self.plant is not None:
+            return self.plant.step(float(t), setpoint_a, needs) * self.wpa if needs or self.plant.model.plugged else 0.0
+        return min(setpoint_a, self.car_max_a) * self.wpa if needs else 0.0
+
+
 def simulate_day(day: Day, settings: Settings, *, mode: str | None = None, step_s: int = 10,
                  cycle_s: int = 1, meter: bool = True, rule: str = "ours",
-                 keep_pushes: bool = True) -> DayResult:
-    """Runs one day; see the module docstring for what is counted and how."""
+                 keep_pushes: bool = True, kind: str = "ems") -> DayResult:
+    """Runs one day; see the module docstring for what is counted and how. `kind` "meter" puts a
+    basic box (meter emulation) in place of the EMS box."""
     base_mode = mode or settings.control.mode
     _check_args(rule, step_s, cycle_s, base_mode)
     started = time_mod.perf_counter()
@@ -288,6 +313,7 @@ def simulate_day(day: Day, settings: Settings, *, mode: str | None = None, step_
     res = DayResult(day.name, base_mode, rule, step_s, meter)
     wpa, car = cfg.watts_per_amp, day.car
     car_max_a, need_wh = car.max_current_a, car.need_wh
+    box = _Car(kind, settings, car_max_a, wpa)
     setpoint_a, prev_car_w, mode_now = 0, 0.0, base_mode
     last_push_s, pv_known_w, house_known_w, pushed_grid = -math.inf, 0.0, 0.0, None
     for i in range(day.end_s - day.start_s):
@@ -297,7 +323,7 @@ def simulate_day(day: Day, settings: Settings, *, mode: str | None = None, step_
         needs = plugged and need_wh > 1e-9
         push = i % step_s == 0
         if push or (rule == "ours" and i % cycle_s == 0):
-            car_now_w = min(setpoint_a, car_max_a) * wpa if needs else 0.0
+            car_now_w = box.now_w(setpoint_a, needs, prev_car_w)
             if push:
                 pushed_grid = house + car_now_w - pv if meter else None
                 last_push_s, pv_known_w, house_known_w = t, pv, house
@@ -307,7 +333,7 @@ def simulate_day(day: Day, settings: Settings, *, mode: str | None = None, step_
             if push and keep_pushes:
                 res.pushes.append(Push(t, mode_now, pv, house, pushed_grid, car_now_w, plugged, needs,
                                        before, setpoint_a))
-        car_w = min(min(setpoint_a, car_max_a) * wpa if needs else 0.0, need_wh * 3600.0)
+        car_w = min(box.second_w(t, setpoint_a, needs), max(0.0, need_wh) * 3600.0)
         need_wh -= car_w / 3600.0
         res.car_w.append(car_w)
         res.setpoint_a.append(setpoint_a)

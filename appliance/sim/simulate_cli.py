@@ -68,7 +68,7 @@ def _print_day(day: Day, results: list[DayResult], settings: Settings, out) -> N
         print(f"{key:<{w0}}  " + "".join(f"{t[i][1]:>20}" for t in table), file=out)
 
 
-def _markdown(settings: Settings, seed: int, step_s: int, out) -> bool:
+def _markdown(settings: Settings, seed: int, step_s: int, out, kind: str = "ems") -> bool:
     """The README table: every built-in profile, fast and pv, ours vs naive. True if all targets held."""
     ok = True
     print("| profile | mode | rule | car kWh | PV into car kWh | PV unused kWh | share of takeable PV "
@@ -78,7 +78,7 @@ def _markdown(settings: Settings, seed: int, step_s: int, out) -> bool:
     for name in PROFILES:
         day = build_day(name, seed)
         for mode in ("fast", "pv"):
-            ours = simulate_day(day, settings, mode=mode, step_s=step_s, rule="ours")
+            ours = simulate_day(day, settings, mode=mode, step_s=step_s, rule="ours", kind=kind)
             naive = simulate_day(day, settings, mode=mode, step_s=step_s, rule="naive")
             for r in (ours, naive):
                 print(f"| {name} | {mode} | {r.rule} | {r.car_kwh:.1f} | {r.pv_to_car_kwh:.1f} | "
@@ -86,7 +86,10 @@ def _markdown(settings: Settings, seed: int, step_s: int, out) -> bool:
                       f"{r.over_allowance_in_drop_interval_wh:.1f} / "
                       f"{r.over_allowance_in_drop_interval_s} | {r.over_allowance_outside_wh:.1f} | "
                       f"{r.starts} | {r.setpoint_changes} | {r.run_time_s:.2f} |", file=out)
-            ok &= not target_misses(ours, naive)
+            if kind == "meter":  # a basic box is slower by design: only the allowance rule is a target
+                ok &= ours.over_allowance_outside_wh == 0
+            else:
+                ok &= not target_misses(ours, naive)
     return ok
 
 
@@ -134,7 +137,7 @@ def cmd_simulate(args) -> int:
         return run_comparison(list(PROFILES), args.seeds, args.workers, args.phase_switching, out=out)
     if args.all:
         started = time_mod.perf_counter()
-        ok = _markdown(settings, args.seed, args.step_s, out)
+        ok = _markdown(settings, args.seed, args.step_s, out, kind=args.kind)
         print(f"\n{len(PROFILES) * 4} days in {time_mod.perf_counter() - started:.1f} s; "
               f"targets {'met' if ok else 'MISSED'}", file=out)
         return 0 if ok else 1
@@ -144,7 +147,8 @@ def cmd_simulate(args) -> int:
         print(f"wallbox simulate: {e}", file=sys.stderr)
         return 2
     mode = args.mode or settings.control.mode
-    results = [simulate_day(day, settings, mode=mode, step_s=args.step_s, meter=not args.no_meter)]
+    results = [simulate_day(day, settings, mode=mode, step_s=args.step_s, meter=not args.no_meter,
+                            kind=args.kind)]
     if args.compare:
         results.append(simulate_day(day, settings, mode=mode, step_s=args.step_s,
                                     meter=not args.no_meter, rule="naive"))
@@ -175,6 +179,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--no-meter", action="store_true",
                    help="no grid meter: pv mode estimates the surplus as PV - house base load")
     p.add_argument("--import-limit-w", type=int, help="override grid.import_limit_w")
+    p.add_argument("--kind", choices=("ems", "meter"), default="ems",
+                   help='the wallbox: "ems" (setpoint at once) or "meter" (a basic box driven by meter '
+                        "emulation: grant law, evaluations every 5-10 s, the car's lag)")
     p.add_argument("--compare", action="store_true",
                    help="also run the naive rule, side by side; with --all: pv mode against naive "
                         "and evcc-like over seeds 1..--seeds, exit 1 naming any missed target")
