@@ -247,3 +247,17 @@ def test_a_charging_session_is_recorded_from_plug_in_to_unplug(rig):
     (session,) = read_sessions(csv_path)
     assert session.energy_wh > 0 and session.peak_current_a >= 20
     assert 0 < session.pv_share <= 1
+
+
+def test_a_gen24_charging_its_battery_counts_only_the_pv_that_reaches_the_house(rig):
+    """P_PV 1148 W with the battery charging 660 W: 488 W reach the house, so 11 kW + 0.49 kW gives
+    16 A on three phases, not the 17 A that counting the whole production would give."""
+    runtime, wallbox, push, _ = rig
+    push(powerflow(2500.0))
+    assert wait_for(lambda: wallbox.setpoint_a == 19)      # (11000 + 2500) / 690 = 19.6
+    answer = json.loads((ROOT / "tests" / "samples" / "fronius-gen24" / "gen24_battery_charging_660w.json").read_text())
+    doc = {"Head": {**answer["Head"], "Timestamp": "2026-11-21T12:00:10+01:00"}, "Body": answer["Body"]["Data"]}
+    push(json.dumps(doc).encode(), name="gen24.json")     # the push layout: Body holds the data itself
+    assert wait_for(lambda: runtime.core.accepted_pushes == 2)
+    assert wait_for(lambda: wallbox.setpoint_a == 16)
+    assert abs(runtime.core.readings.pv_w - (1147.7 - 660.3)) < 1.0
