@@ -20,7 +20,7 @@ from appliance.sim.basic_wallbox import EVALUATION_S, ScaledClock, SimulatedBasi
 from appliance.sim.wallbox import SimulatedWallbox
 from waiting import wait_until
 
-TIME_SCALE = 80.0
+TIME_SCALE = 40.0
 LIMIT_A = 16
 
 
