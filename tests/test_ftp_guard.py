@@ -199,7 +199,7 @@ EMFILE_SCRIPT = textwrap.dedent('''
             c = socket.socket(); c.setblocking(False); c.connect_ex((host, port)); clients.append(c)
         except OSError:
             break
-    cpu0 = time.process_time(); time.sleep(2.0); cpu_s = time.process_time() - cpu0
+    cpu0 = time.process_time(); time.sleep(1.0); cpu_s = time.process_time() - cpu0
     held += clients
     for s in held:
         s.close()
@@ -229,7 +229,7 @@ def test_the_listener_survives_running_out_of_file_descriptors(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     accept_lines, cpu_s, uploads = out.stdout.split()
     assert 1 <= int(accept_lines) <= 2      # logged, not 60,000 lines a second
-    assert float(cpu_s) < 0.5               # not spinning while out of descriptors
+    assert float(cpu_s) < 0.25              # not spinning while out of descriptors (1 s of them)
     assert int(uploads) == 1                # and listening again once they are free
 
 

@@ -46,11 +46,15 @@ def test_watchdog_pings_stop_when_the_control_loop_is_stuck(tmp_path):
         service.start()
         thread.start()
         first = messages_for(1.0)
+        while sum(m == "WATCHDOG=1" for m in first) < 3 and len(first) < 100:
+            first += messages_for(0.5)   # a loaded machine may run fewer cycles in the first second
         assert any(m.startswith("READY=1") for m in first)
         assert sum(m == "WATCHDOG=1" for m in first) >= 3   # about one per control cycle
         # A command that hangs the control thread: the pings must stop with it.
-        service.inbox.put(("command", (Request(Command.STATUS), _Blocking(release))))
-        time.sleep(0.2)
+        blocking = _Blocking(release)
+        service.inbox.put(("command", (Request(Command.STATUS), blocking)))
+        assert blocking.entered.wait(10)   # the control thread is now stuck in it
+        messages_for(0.05)                 # a ping sent just before is still in the socket
         stuck = messages_for(0.8)
         assert "WATCHDOG=1" not in stuck
         # The wallbox heartbeat has its own thread and goes on.
@@ -69,8 +73,10 @@ class _Blocking:
 
     def __init__(self, release):
         self.release = release
+        self.entered = threading.Event()
 
     def put(self, _answer):
+        self.entered.set()
         self.release.wait(10)
 
 

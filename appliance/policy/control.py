@@ -223,7 +223,11 @@ class Controller:
     # fast mode: (now_s, amps the measurements allowed) over the last ramp_up_interval_s, kept as
     # a sliding minimum: each entry's amps are below every later entry's, the first is the lowest.
     _allowed: deque = field(default_factory=deque, repr=False)
-    _reserve_parts: tuple[float, float] | None = field(default=None, repr=False)
+    # The PV reserve's parts, kept between calls (None: to be recomputed): the largest fall but the
+    # one at the reading's at_s, as (at_s, fall_w); and the readings as a sliding minimum (each
+    # entry lower than every later reading, the first is the lowest of _pv_readings).
+    _largest_fall: tuple[float, float] | None = field(default=None, repr=False)
+    _pv_lows: deque = field(default_factory=deque, repr=False)
 
     @property
     def starts(self) -> int:
@@ -368,17 +372,26 @@ class Controller:
         if not readings or readings[-1][0] != at_s:
             if readings and readings[-1][1] > pv_w and is_fresh(readings[-1][0], now, self.cfg.stale_after_s):
                 falls.append((at_s, readings[-1][1] - pv_w))
-            readings.append((at_s, pv_w))
-            self._reserve_parts = None
+            reading = (at_s, pv_w)
+            readings.append(reading)
+            self._largest_fall = None
+            lows = self._pv_lows
+            while lows and lows[-1][1] >= pv_w:
+                lows.pop()
+            lows.append(reading)
         oldest_s = now - self.cfg.pv_drop_memory_s
-        for q in (readings, falls):
-            while q and (q[0][0] <= oldest_s or q[0][0] > now):
-                q.popleft()
-                self._reserve_parts = None
-        if self._reserve_parts is None:  # recomputed when a reading comes or goes, not every call
-            self._reserve_parts = (max((w for t, w in falls if t != at_s), default=0.0),
-                                   min((w for _, w in readings), default=pv_w))
-        largest_fall_w, lowest_w = self._reserve_parts
+        while readings and (readings[0][0] <= oldest_s or readings[0][0] > now):
+            gone = readings.popleft()
+            if self._pv_lows and self._pv_lows[0] is gone:
+                self._pv_lows.popleft()
+        while falls and (falls[0][0] <= oldest_s or falls[0][0] > now):
+            falls.popleft()
+            self._largest_fall = None
+        # The largest fall is recomputed when a reading comes or a fall goes, not every call.
+        if self._largest_fall is None or self._largest_fall[0] != at_s:
+            self._largest_fall = (at_s, max((w for t, w in falls if t != at_s), default=0.0))
+        largest_fall_w = self._largest_fall[1]
+        lowest_w = self._pv_lows[0][1] if self._pv_lows else pv_w
         if largest_fall_w <= 0.0:
             return 0.0
         return max(0.0, min(pv_w, largest_fall_w, pv_w - lowest_w))
