@@ -18,6 +18,8 @@ import requests
 from ..input_limits import PUSH_LIMITS
 from .fronius import FroniusDataError, Measurement, parse_document
 
+from .interval_poller import IntervalPoller
+
 log = logging.getLogger("appliance.fronius")
 
 #: The Solar API v1 documentation asks for 4 s between two realtime requests, written for the
@@ -31,7 +33,7 @@ SOLAR_API_MIN_INTERVAL_S = 1.0
 POWERFLOW_PATH = "/solar_api/v1/GetPowerFlowRealtimeData.fcgi"
 
 
-class SolarApiPoller:
+class SolarApiPoller(IntervalPoller):
     """Polls GetPowerFlowRealtimeData over HTTP: the source for inverters without a push service
     (GEN24), and for any Fronius whose Datamanager is not set up to push.
 
@@ -76,8 +78,7 @@ class SolarApiPoller:
         self._lock = threading.Lock()
         self._last_request_at: float | None = None
         self._session = requests.Session()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._init_thread()
         self.requests_sent = 0
 
     # -- one request
@@ -140,34 +141,12 @@ class SolarApiPoller:
             log.exception("The handler for Solar API measurements failed.")
         return measurement
 
-    # -- background polling
+    # -- background polling (appliance.sources.interval_poller)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            last = self._last_request_at
-            now = self._clock()
-            due = now if last is None else last + self.interval_s
-            if now >= due:
-                self.poll_once()
-                continue
-            # Short waits so an injected clock that jumps ahead is noticed soon.
-            self._stop.wait(min(due - now, 0.5))
+    thread_name = "solar-api-poller"
+    WAIT_STEP_S = 0.5
 
-    def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._run, name="solar-api-poller", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout=self.timeout_s + 1.0)
-        self._thread = None
+    def _release(self) -> None:
         self._session.close()
 
 

@@ -16,13 +16,15 @@ from collections.abc import Callable
 from .fronius import Measurement
 from .sunspec import ModelBlock, SunSpecError, discover, read_figures
 
+from .interval_poller import IntervalPoller
+
 log = logging.getLogger("appliance.sunspec")
 
 SUNSPEC_DEFAULT_INTERVAL_S = 2.0
 SUNSPEC_MIN_INTERVAL_S = 0.5
 
 
-class SunSpecPoller:
+class SunSpecPoller(IntervalPoller):
     """Reads the inverter at ``inverter_unit`` and the meter at ``meter_unit`` every
     ``interval_s``; hands each reading to ``on_measurement`` and each failure, as a sentence
     that names the fix, to ``on_rejected(source, reason)``."""
@@ -57,8 +59,7 @@ class SunSpecPoller:
         self._client = None
         self._models: tuple[dict[int, ModelBlock], dict[int, ModelBlock]] | None = None
         self._last_request_at: float | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._init_thread()
         self.polls = 0
 
     # -- Modbus
@@ -147,31 +148,11 @@ class SunSpecPoller:
             log.exception("The handler for SunSpec measurements failed.")
         return measurement
 
-    # -- background polling
+    # -- background polling (appliance.sources.interval_poller)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            last = self._last_request_at
-            now = self._clock()
-            due = now if last is None else last + self.interval_s
-            if now >= due:
-                self.poll_once()
-                continue
-            self._stop.wait(min(due - now, 0.2))  # short waits notice an injected clock's jumps
-        with self._lock:
-            self._close()
+    thread_name = "sunspec-poller"
+    WAIT_STEP_S = 0.2
 
-    def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="sunspec-poller", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self.timeout_s + 1.0)
-        self._thread = None
+    def _release(self) -> None:
         with self._lock:
             self._close()
