@@ -17,7 +17,6 @@ one map.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import struct
@@ -27,6 +26,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from ..modbus_server_thread import ModbusServerThread, ServerStartError
 from ..sources import sunspec as ss
 
 END_OF_CHAIN = [ss.END_MODEL_ID, 0]
@@ -79,9 +79,7 @@ class SimulatedSunSpecInverter:
         self._clock = clock
         self._last_tick = clock()
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopped: asyncio.Event | None = None
+        self._serving = ModbusServerThread("sim-sunspec")
         self._http: ThreadingHTTPServer | None = None
         self.reads = 0
 
@@ -217,45 +215,14 @@ class SimulatedSunSpecInverter:
             return None
         return action
 
-    def _serve(self, host: str, port: int, ready: threading.Event, result: dict) -> None:
-        from pymodbus.server import ModbusTcpServer
-
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-
-        async def main():
-            try:
-                server = ModbusTcpServer(self._devices(), address=(host, port))
-                await server.serve_forever(background=True)
-            except Exception as exc:  # reported to the caller of serve_tcp
-                result["error"] = exc
-                ready.set()
-                return
-            self._stopped = asyncio.Event()
-            result["port"] = server.transport.sockets[0].getsockname()[1]
-            ready.set()
-            await self._stopped.wait()
-            await server.shutdown()
-
-        try:
-            loop.run_until_complete(main())
-        finally:
-            loop.close()
-
     def serve_tcp(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Serve Modbus TCP in a background thread; returns the port (0 = a free one)."""
-        if self._thread is not None:
-            raise RuntimeError("The simulated inverter is already serving; stop() it first.")
-        ready, result = threading.Event(), {}
-        self._thread = threading.Thread(target=self._serve, args=(host, port, ready, result),
-                                        name="sim-sunspec", daemon=True)
-        self._thread.start()
-        if not ready.wait(10) or "error" in result:
-            self._thread.join(5)
-            self._thread = None
-            raise RuntimeError(f"The simulated inverter could not serve on {host}:{port}: "
-                               f"{result.get('error', 'no start within 10 s')}")
-        return int(result["port"])
+        from pymodbus.server import ModbusTcpServer
+
+        try:
+            return int(self._serving.start(lambda: ModbusTcpServer(self._devices(), address=(host, port))))
+        except ServerStartError as exc:
+            raise RuntimeError(f"The simulated inverter could not serve on {host}:{port}: {exc}") from exc
 
     # -- the same GEN24's Solar API (a real one answers both)
 
@@ -313,13 +280,7 @@ class SimulatedSunSpecInverter:
         if http is not None:
             http.shutdown()
             http.server_close()
-        thread, loop = self._thread, self._loop
-        if thread is None or loop is None:
-            return
-        if self._stopped is not None:
-            loop.call_soon_threadsafe(self._stopped.set)
-        thread.join(10)
-        self._thread = self._loop = self._stopped = None
+        self._serving.stop()
 
     def __enter__(self) -> SimulatedSunSpecInverter:
         return self

@@ -10,12 +10,11 @@ it came off the wire, gap-spanning ones included, so tests can check what the dr
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from dataclasses import dataclass
 
 from appliance.chargers.vestel_ems import registers as vestel
 from appliance.chargers.vestel_ems.registers import HOLDING, INPUT, REGISTER_MAP
+from appliance.modbus_server_thread import ModbusServerThread, ServerStartError
 
 
 @dataclass(frozen=True)
@@ -35,10 +34,7 @@ class ModbusServing:
 
     def _init_serving(self) -> None:
         self._kind_of = {a: reg.kind for reg in REGISTER_MAP for a in range(reg.address, reg.end)}
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._server = None
-        self._stopped: asyncio.Event | None = None
+        self._serving = ModbusServerThread("sim-wallbox", tick=self.tick)
 
     def _device(self):
         from pymodbus.simulator import DataType, SimData, SimDevice
@@ -106,51 +102,11 @@ class ModbusServing:
         if connected:
             self.connection_opened()
 
-    def _serve(self, make_server, ready: threading.Event, result: dict) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-
-        async def main():
-            try:
-                server = make_server()
-                await server.serve_forever(background=True)
-            except Exception as exc:  # reported to the caller of serve_*
-                result["error"] = exc
-                ready.set()
-                return
-            self._server = server
-            self._stopped = asyncio.Event()
-            sockets = getattr(getattr(server, "transport", None), "sockets", None)
-            if sockets:
-                result["port"] = sockets[0].getsockname()[1]
-            ready.set()
-            while not self._stopped.is_set():
-                self.tick()
-                try:
-                    await asyncio.wait_for(self._stopped.wait(), 0.25)
-                except asyncio.TimeoutError:
-                    pass
-            await server.shutdown()
-
+    def _start(self, make_server, what: str) -> int | None:
         try:
-            loop.run_until_complete(main())
-        finally:
-            loop.close()
-
-    def _start(self, make_server, what: str) -> dict:
-        if self._thread is not None:
-            raise RuntimeError("The simulated wallbox is already serving; stop() it first.")
-        ready = threading.Event()
-        result: dict = {}
-        self._thread = threading.Thread(target=self._serve, args=(make_server, ready, result), name="sim-wallbox", daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError(f"The simulated wallbox did not start {what} within 10 s.")
-        if "error" in result:
-            self._thread.join(5)
-            self._thread = None
-            raise RuntimeError(f"The simulated wallbox could not start {what}: {result['error']}")
-        return result
+            return self._serving.start(make_server)
+        except ServerStartError as exc:
+            raise RuntimeError(f"The simulated wallbox could not start {what}: {exc}") from exc
 
     def serve_tcp(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Serve Modbus TCP in a background thread; returns the port."""
@@ -161,8 +117,7 @@ class ModbusServing:
                 self._device(), address=(host, port), trace_pdu=self._trace_pdu, trace_connect=self._trace_connect
             )
 
-        result = self._start(make, f"on {host}:{port}")
-        return int(result["port"])
+        return int(self._start(make, f"on {host}:{port}"))
 
     def serve_rtu(self, device: str, baudrate: int = 9600, parity: str = "N", stopbits: int = 1) -> None:
         """Serve Modbus RTU on a serial device (a pseudo-terminal in tests) in a background thread."""
@@ -183,13 +138,4 @@ class ModbusServing:
         self._start(make, f"on {device}")
 
     def stop(self) -> None:
-        thread, loop = self._thread, self._loop
-        if thread is None or loop is None:
-            return
-        if self._stopped is not None:
-            loop.call_soon_threadsafe(self._stopped.set)
-        thread.join(10)
-        self._thread = None
-        self._loop = None
-        self._server = None
-        self._stopped = None
+        self._serving.stop()

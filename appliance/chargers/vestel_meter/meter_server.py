@@ -8,12 +8,11 @@ meter: a silent meter makes the box fault (solid red LED, no charging). Each ans
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import threading
 import time
 from collections.abc import Callable
 
+from ...modbus_server_thread import ModbusServerThread, ServerStartError
 from . import pro380
 
 log = logging.getLogger("appliance.vestel_meter")
@@ -26,9 +25,7 @@ class MeterServer:
         self.baudrate, self.parity, self.stopbits = baudrate, parity, stopbits
         self._values = values
         self._clock = clock
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopped: asyncio.Event | None = None
+        self._serving = ModbusServerThread("meter-server")
         self.last_poll_at: float | None = None   # clock time of the last read of the currents
         self.polls_answered = 0
         self.last_reported_a: float | None = None
@@ -62,45 +59,22 @@ class MeterServer:
         return None
 
     def start(self) -> None:
-        if self._thread is not None:
+        """Serves from its own thread; a port that cannot be opened is reported through `error`
+        (and the charger's health), never raised: the runtime restarts the service."""
+        if self._serving.running:
             return
-        ready = threading.Event()
-        self._thread = threading.Thread(target=self._serve, args=(ready,), name="meter-server", daemon=True)
-        self._thread.start()
-        ready.wait(10)
-
-    def _serve(self, ready: threading.Event) -> None:
         from pymodbus.server import ModbusSerialServer
 
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-
-        async def main():
-            self._stopped = asyncio.Event()
-            try:
-                server = ModbusSerialServer(self._device(), port=self.port, baudrate=self.baudrate, bytesize=8,
-                                            parity=self.parity, stopbits=self.stopbits, reconnect_delay=1)
-                await server.serve_forever(background=True)
-            except Exception as exc:   # reported through health(); the runtime restarts us
-                self.error = (f"The meter bus port {self.describe()} could not be opened ({exc}): "
-                              "check serial_port in [wallbox] and the RS-485 converter.")
-                log.error(self.error)
-                ready.set()
-                return
-            ready.set()
-            await self._stopped.wait()
-            await server.shutdown()
+        def make():
+            return ModbusSerialServer(self._device(), port=self.port, baudrate=self.baudrate, bytesize=8,
+                                      parity=self.parity, stopbits=self.stopbits, reconnect_delay=1)
 
         try:
-            loop.run_until_complete(main())
-        finally:
-            loop.close()
+            self._serving.start(make)
+        except ServerStartError as exc:
+            self.error = (f"The meter bus port {self.describe()} could not be opened ({exc}): "
+                          "check serial_port in [wallbox] and the RS-485 converter.")
+            log.error(self.error)
 
     def stop(self) -> None:
-        thread, loop = self._thread, self._loop
-        if thread is None or loop is None:
-            return
-        if self._stopped is not None:
-            loop.call_soon_threadsafe(self._stopped.set)
-        thread.join(5)
-        self._thread = self._loop = self._stopped = None
+        self._serving.stop(5.0)
