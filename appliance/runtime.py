@@ -3,9 +3,14 @@
 One control thread drives the ApplianceCore (appliance/core.py). Everything else talks to it
 through the inbox: the FTP receiver and the Solar API poller hand in measurements, the button and
 the control socket hand in commands. The control thread ticks the core at once when something
-arrives (so a drop in PV lowers the current in the same cycle) and at least once a second
-otherwise (so data going stale is noticed), hands the setpoint to the charger, draws the screen
-and feeds the watchdog. The charger driver (appliance/chargers/) keeps its own thread.
+arrives (so a drop in PV lowers the current in the same cycle), hands the setpoint to the charger,
+draws the screen and feeds the watchdog. In between it sleeps until the next deadline: the core's
+own (data turning stale, a pause ending, a schedule window, a ramp step: appliance.core_deadline),
+the screen's next visible change (the clock's minute, a countdown step), the backlight going
+dark, the watchdog's half-period, and a look at the wallbox's reading and health at least every
+CHARGER_LOOK_S (a driver with `on_change(callback)` wakes the thread itself when they change).
+No sleep is longer than `cycle_s` (MAX_SLEEP_S), the safety net. The charger driver
+(appliance/chargers/) keeps its own thread.
 """
 
 from __future__ import annotations
@@ -39,7 +44,10 @@ from .state import StateStore
 
 log = logging.getLogger("appliance")
 
-CYCLE_S = 1.0
+MAX_SLEEP_S = 30.0       # the longest the control thread sleeps, whatever the deadlines say
+CHARGER_LOOK_S = 5.0     # the wallbox's reading and health are looked at least this often
+MIN_SLEEP_S = 0.05       # between two timed cycles: a deadline already due cannot make it spin
+DEADLINE_MARGIN_S = 0.01  # a screen step is met just after it, not a rounding error before
 COMMAND_TIMEOUT_S = 5.0
 
 
@@ -80,7 +88,7 @@ class Runtime:
                  epoch_clock: Callable[[], float] = time.time, display_backend: Any = None,
                  on_frame: Callable[[Any], None] | None = None, notifier: SystemdNotifier | None = None,
                  settings_error: str | None = None, policy_overrides: dict | None = None,
-                 ip_address: str | None = None, cycle_s: float = CYCLE_S):
+                 ip_address: str | None = None, cycle_s: float = MAX_SLEEP_S):
         from .button import BacklightTimer
         from .service import local_ip
 
@@ -111,8 +119,8 @@ class Runtime:
         self.backlight = BacklightTimer(settings.display.backlight_timeout_s, clock)
         self._backlight_shown: bool | None = None
         self.button = None
-        self.cycle_s = cycle_s
-        self._last_cycle_s = -math.inf
+        self.cycle_s = cycle_s   # the longest sleep between two cycles (tests shorten it)
+        self._next_cycle_s = -math.inf
         self._ip_address = ip_address if ip_address is not None else local_ip()
         from .runtime_remote import Remote
 
@@ -201,6 +209,9 @@ class Runtime:
         state = self.core.state
         if state.mode != s.control.mode or state.paused:
             log.info(messages.restored(self.core.store.path, state.mode, state.paused))
+        listen = getattr(self.charger, "on_change", None)
+        if callable(listen):  # the driver says when its reading or health changed: no need to poll
+            listen(lambda: self.inbox.put(("charger", None)))
         self.remote.open()
         self.notifier.ready(f"Charging control running; {ready}.")
 
@@ -273,7 +284,7 @@ class Runtime:
     def run(self) -> None:
         """The control loop; returns after stop()."""
         while not self._stop.is_set():
-            timeout = max(0.0, self._last_cycle_s + self.cycle_s - self.clock())
+            timeout = min(self.cycle_s, max(0.0, self._next_cycle_s - self.clock()))
             try:
                 item = self.inbox.get(timeout=timeout)
             except queue.Empty:
@@ -311,7 +322,6 @@ class Runtime:
 
     def cycle(self) -> None:
         clocks = self.clocks()
-        self._last_cycle_s = clocks.mono_s
         self.core.charger(self.charger.reading(), self.charger.health())
         if self.dimming is not None:
             from .dimming import allowance_w
@@ -322,9 +332,30 @@ class Runtime:
         self.core.phase_switcher(switcher is not None and switcher.can_switch_phases())
         self.charger.set_setpoint(self.core.tick(clocks))
         self._hand_phases(switcher)
-        self._draw(clocks)
-        self.remote.cycle(lambda: self.snapshot(clocks))
+        snapshot = self.snapshot(clocks) if self._shows_screen() else None
+        self._draw(snapshot)
+        self.remote.cycle(snapshot)
         self.notifier.watchdog()
+        self._next_cycle_s = self._next_deadline_s(clocks, snapshot)
+
+    def _shows_screen(self) -> bool:
+        return self.display is not None or self.on_frame is not None or self.remote.web is not None
+
+    def _next_deadline_s(self, clocks: Clocks, snapshot) -> float:
+        """When the next cycle is due with nothing arriving (see the module docstring)."""
+        now = clocks.mono_s
+        due = [self.core.next_deadline_s(clocks), now + CHARGER_LOOK_S]
+        if snapshot is not None:
+            from display.screens import next_change_s
+
+            due.append(now + next_change_s(snapshot) + DEADLINE_MARGIN_S)
+        off_at_s = self.backlight.off_at_s()
+        if off_at_s is not None and off_at_s > now and self._shows_screen():
+            due.append(off_at_s + DEADLINE_MARGIN_S)
+        watchdog_s = self.notifier.watchdog_interval_s
+        if watchdog_s is not None:
+            due.append(now + watchdog_s / 2)
+        return max(min(due), now + MIN_SLEEP_S)
 
     def _hand_phases(self, switcher) -> None:
         """1p/3p: the core decides, the driver pauses, switches and resumes (and writes the phase
@@ -342,14 +373,14 @@ class Runtime:
     def status(self) -> dict:
         return self.core.status(self.clocks()).as_dict()
 
-    def _draw(self, clocks: Clocks) -> None:
+    def _draw(self, snapshot) -> None:
         if self.display is None and self.on_frame is None:
             return
         try:
             from display.screens import render
 
-            lit = self.backlight.is_on()
-            image = render(self.snapshot(clocks))
+            lit = snapshot.backlight_on
+            image = render(snapshot)
             if self.display is not None:
                 if lit != self._backlight_shown:
                     self.display.set_backlight(lit)

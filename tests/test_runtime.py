@@ -220,3 +220,43 @@ def test_home_assistant_commands_over_mqtt_reach_the_core(tmp_path):
         runtime.close()
         broker.terminate()
         broker.wait(5)
+
+
+def test_a_push_going_stale_lowers_the_current_on_time_with_nothing_in_the_inbox(tmp_path):
+    """The control thread sleeps until the core's next deadline: no tick every second, and still
+    the allowance alone counts from the moment the push is stale_after_s old."""
+    import ftplib
+    import io
+    import time
+
+    from test_ftp_receiver import powerflow
+
+    settings = with_overrides(
+        Settings(), fronius={"ftp_host": "127.0.0.1", "ftp_port": 0, "ftp_password": "pw"},
+        display={"backend": "none"}, button={"pin": 0}, web={"enabled": False},
+        state={"dir": str(tmp_path / "state"), "control_socket": str(tmp_path / "control.sock")})
+    charger = RecordingCharger()   # no on_change: the runtime looks at it every CHARGER_LOOK_S (5 s)
+    runtime = Runtime(settings, charger=charger, ip_address="127.0.0.1",
+                      policy_overrides={"stale_after_s": 1.5, "ramp_up_interval_s": 0.0})
+    charger.runtime = runtime
+    runtime.start()
+    thread = threading.Thread(target=runtime.run, daemon=True)
+    thread.start()
+    try:
+        assert wait_for(lambda: charger.setpoints[-1:] == [15])
+        ftp = ftplib.FTP()
+        ftp.connect(*runtime.receiver.address, timeout=5)
+        ftp.login("fronius", "pw")
+        ftp.storbinary("STOR powerflow.json", io.BytesIO(powerflow(5600.0)))
+        ftp.quit()
+        assert wait_for(lambda: charger.setpoints[-1] == 20)    # 24 A, the box's own limit 20 A
+        pushed_s = runtime.core.readings.pv_at_s
+        handed = len(charger.setpoints)
+        assert wait_for(lambda: charger.setpoints[-1] == 15, timeout_s=4.0)
+        late_s = time.monotonic() - pushed_s - 1.5
+        assert -0.01 <= late_s < 1.0, late_s      # at the deadline, not at the next 5 s look
+        assert len(charger.setpoints) - handed <= 3   # a few cycles, not one every second
+    finally:
+        runtime.stop()
+        thread.join(timeout=5)
+        runtime.close()
