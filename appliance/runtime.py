@@ -107,6 +107,8 @@ class Runtime:
             battery=_battery_rules(settings),
             phases=PhaseSettings.from_settings(settings) if settings.wallbox.phase_switching else None)
         self.charger = charger if charger is not None else make_charger(settings, clock)
+        # A Protocol isinstance check costs more than the rest of a quiet cycle: asked once.
+        self._switcher = self.charger if isinstance(self.charger, PhaseSwitcher) else None
         self.dimming = _dimming_monitor(settings)
         self._phases_handed: int | None = None
         self.inbox: queue.Queue = queue.Queue()
@@ -118,6 +120,7 @@ class Runtime:
         self.display, self.on_frame = display_backend, on_frame
         self.backlight = BacklightTimer(settings.display.backlight_timeout_s, clock)
         self._backlight_shown: bool | None = None
+        self._image_shown = None   # render() hands back the same picture while nothing changed
         self.button = None
         self.cycle_s = cycle_s   # the longest sleep between two cycles (tests shorten it)
         self._next_cycle_s = -math.inf
@@ -328,7 +331,7 @@ class Runtime:
 
             status = self.dimming.poll(clocks.local)
             self.core.allowance(allowance_w(self.core.policy.allowance_w, status, self.dimming.settings))
-        switcher = self.charger if isinstance(self.charger, PhaseSwitcher) else None
+        switcher = self._switcher
         self.core.phase_switcher(switcher is not None and switcher.can_switch_phases())
         self.charger.set_setpoint(self.core.tick(clocks))
         self._hand_phases(switcher)
@@ -385,7 +388,9 @@ class Runtime:
                 if lit != self._backlight_shown:
                     self.display.set_backlight(lit)
                     self._backlight_shown = lit
-                self.display.show(image)
+                if image is not self._image_shown:
+                    self.display.show(image)
+                    self._image_shown = image
             if self.on_frame is not None:
                 self.on_frame(image)
         except Exception:  # a broken screen must never stop the charging control
