@@ -292,34 +292,41 @@ class Runtime:
                 item = self.inbox.get(timeout=timeout)
             except queue.Empty:
                 item = None
+            due = item is None   # the deadline came
             while item is not None:
-                self._handle(item)
+                due = self._handle(item) or due
                 try:
                     item = self.inbox.get_nowait()
                 except queue.Empty:
                     item = None
             if self._stop.is_set():
                 break
-            self.cycle()
+            if due or self.clock() >= self._next_cycle_s:
+                self.cycle()
 
-    def _handle(self, item) -> None:
+    def _handle(self, item) -> bool:
+        """Takes one inbox item; True when a cycle must follow now. A status question (the web
+        page, MQTT) and a counted rejection change nothing the cycle acts on: they need none."""
         kind, payload = item
         if kind == "measurement":
             self.core.measurement(payload)
-        elif kind == "rejected":
+            return True
+        if kind == "rejected":
             self.core.rejected(*payload)
-        elif kind in ("wake", "dimming"):
-            self.cycle()  # light the screen, or apply the dimming edge, now: not at the next tick
-        elif kind == "command":
+            return False
+        if kind == "command":
             request, done = payload
             try:
                 answer = self.core.command(request, self.clocks())
                 if request.command != Command.STATUS:
-                    self.cycle()
+                    self.cycle()   # the change is handed to the wallbox before the answer goes
             except Exception as exc:  # a bad command must not stop the control loop
                 log.exception("Command %s failed", request.command)
                 answer = {"ok": False, "error": str(exc)}
             done.put(answer)
+            return False
+        # "wake" (light the screen), "dimming" (an edge), "charger" (a new reading or health): now.
+        return kind != "stop"
 
     # --- the control cycle --------------------------------------------------------------------
 

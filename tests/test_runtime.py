@@ -319,6 +319,10 @@ def test_a_charger_that_says_when_it_changed_wakes_the_control_thread(tmp_path):
         handed = len(charger.setpoints)
         charger.callback()                  # from the driver's thread: a new reading or health
         assert wait_for(lambda: len(charger.setpoints) > handed, timeout_s=2.0)   # before the 5 s look
+        handed = len(charger.setpoints)
+        for _ in range(5):                  # the web page or MQTT asking: answered, no cycle
+            assert runtime.status()["setpoint_a"] == 15 and runtime.command("status")["ok"]
+        assert len(charger.setpoints) - handed <= 1   # at most the 5 s look, if it fell in here
     finally:
         runtime.stop()
         thread.join(timeout=5)
