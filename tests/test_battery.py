@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from appliance.policy.battery import (
     BatteryPriority, BatteryRules, estimated_surplus_w, pv_counted_w, surplus_adjustment_w, surplus_for_car_w)
+from appliance import messages
 from appliance.chargers.base import ChargerHealth, ChargerReading
 from appliance.core import ApplianceCore, Clocks
 from appliance.policy.control import PolicySettings
@@ -99,7 +100,7 @@ def test_priority_level_outside_0_to_100_is_refused_with_the_fix():
 def _run_pv_mode(soc_pct: float, rules: BatteryRules, production=lambda t_s: 8000.0,
                  seconds: float = 1800.0, start_s: float = 0.0, *,
                  priority: BatteryPriority | None = None, house_load=lambda t_s: 500.0,
-                 mode: str = "pv", max_charge_w: float = 3000.0):
+                 mode: str = "pv", max_charge_w: float = 3000.0, cores: list | None = None):
     """pv (or minpv) through the core, as the service runs it: ApplianceCore works out the
     battery's surplus adjustment and priority from the parsed push. A push and a wallbox reading
     every 10 s, the car drawing the last setpoint. Returns per reading (battery charging, what the
@@ -108,6 +109,8 @@ def _run_pv_mode(soc_pct: float, rules: BatteryRules, production=lambda t_s: 800
                          logger=None)
     if priority is not None:
         core.battery = priority
+    if cores is not None:
+        cores.append(core)
     car_w, rows = 0.0, []
     for step in range(int(seconds / 10)):
         now_s = start_s + step * 10.0
@@ -142,6 +145,19 @@ def test_above_priority_the_car_takes_the_charging_power():
     rows = _run_pv_mode(soc_pct=80, rules=BatteryRules(priority_soc_pct=50))
     assert rows[-1][2] == 10 * 690.0  # 7.5 kW of surplus: 10 A
     assert rows[-1][0] == pytest.approx(7500.0 - 6900.0)
+
+
+def test_below_priority_a_shadow_stops_the_car_and_says_why():
+    cores: list[ApplianceCore] = []
+    rows = _run_pv_mode(soc_pct=30, rules=BatteryRules(priority_soc_pct=50), seconds=610.0,
+                        production=lambda t_s: 8000.0 if t_s < 600 else 4000.0, cores=cores)
+    # 4 kW PV - 0.5 kW house - 3 kW for the battery leaves 0.5 kW: the decision on the shadow's
+    # first reading stops the car (no 6 A hold on the battery's charge) and says why.
+    assert rows[-1][2] == 6 * 690.0
+    core = cores[0]
+    assert core.decision.setpoint_a == 0
+    said = messages.reason(core.decision, core.controller.cfg)
+    assert "would take the home battery's charge" in said, said
 
 
 def _cloudy_day(t_s: float) -> float:

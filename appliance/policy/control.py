@@ -188,7 +188,7 @@ _PV_REASONS: dict[PvReason, tuple[Reason, Waiting | None]] = {
     PvReason.STOPPED: (Reason.PV_STOPPING, Waiting.SUN),
     PvReason.STOPPED_CLOUDY: (Reason.PV_STOPPED_CLOUDY, Waiting.SUN),
     PvReason.STOPPED_WEAK_SUN: (Reason.PV_STOPPED_WEAK_SUN, Waiting.SUN),
-    PvReason.STOPPED_BATTERY: (Reason.PV_WAITING, Waiting.SUN),
+    PvReason.STOPPED_BATTERY: (Reason.PV_STOPPED_BATTERY, Waiting.SUN),
     PvReason.MINPV: (Reason.MINPV, None),
     PvReason.CLOUDY: (Reason.PV_CLOUDY, Waiting.SUN),
 }
