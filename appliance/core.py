@@ -22,7 +22,7 @@ from typing import Iterable, NamedTuple
 from . import messages
 from .chargers.base import ChargerHealth, ChargerReading
 from .commands import Request
-from .core_deadline import next_tick_s
+from .core_deadline import next_tick_s, phase_surplus_w
 from .core_status import CoreStatus, build_status
 from .policy.battery import BatteryPriority, BatteryRules, pv_counted_w
 from .policy.control import Controller, Decision, Inputs, PolicySettings
@@ -301,7 +301,7 @@ class ApplianceCore:
             return False
         reported = usable.phases_in_use if usable and usable.phases_in_use in (1, 3) else None
         in_use = self.phases_wanted or reported or self.policy.phases
-        surplus_w = self.phase_surplus_seen_w = self.phase_surplus_w(usable)
+        surplus_w = self.phase_surplus_seen_w = phase_surplus_w(self, usable)
         # A switch waits until the current is offered no more and the car draws none (an idle
         # box reports a few tenths of an amp; a phase that carries current carries 1 A or more).
         drawing = usable is not None and max(usable.currents_a) >= 1.0
@@ -318,14 +318,6 @@ class ApplianceCore:
                    if decider.can_switch else self.policy.phases)
         self._apply_cfg(counted)
         return command.hold_current
-
-    def phase_surplus_w(self, usable: ChargerReading | None) -> float | None:
-        """The surplus the phase decider weighs: the last decision's, with a car and fresh data."""
-        d = self.decision
-        if usable is None or not usable.car_connected or d is None or not d.data_fresh \
-                or self.state.pause_active(self._epoch_s):
-            return None
-        return d.budget_w if d.mode == "fast" else d.surplus_w if d.mode != "off" else None
 
     def next_deadline_s(self, clocks: Clocks) -> float:   # see appliance.core_deadline
         return next_tick_s(self, clocks)

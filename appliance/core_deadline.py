@@ -99,9 +99,19 @@ def phases_due_s(core: "ApplianceCore", now: float) -> float:
     command = core.phase_command
     if command is not None and command.reason is PhaseReason.DAILY_LIMIT and state.switch_times_s:
         due.append(min(state.switch_times_s) + DAY_S)
-    if core.phase_surplus_w(core.status_reading()) != core.phase_surplus_seen_w:
+    if phase_surplus_w(core, core.status_reading()) != core.phase_surplus_seen_w:
         due.append(now + PHASE_POLL_S)
     return min(due)
+
+
+def phase_surplus_w(core: "ApplianceCore", usable) -> float | None:
+    """The surplus the phase decider weighs (core._phases): the last decision's, with a car and
+    fresh data. Here too, to see whether the last tick changed it."""
+    d = core.decision
+    if usable is None or not usable.car_connected or d is None or not d.data_fresh \
+            or core.state.pause_active(core._epoch_s):
+        return None
+    return d.budget_w if d.mode == "fast" else d.surplus_w if d.mode != "off" else None
 
 
 def schedule_change_in_s(schedule: Iterable, local_now: datetime) -> float:

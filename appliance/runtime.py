@@ -3,15 +3,11 @@
 One control thread drives the ApplianceCore (appliance/core.py). Everything else talks to it
 through the inbox: the FTP receiver and the Solar API poller hand in measurements, the button and
 the control socket hand in commands. The control thread ticks the core at once when something
-arrives (so a drop in PV lowers the current in the same cycle), hands the setpoint to the charger,
-draws the screen and feeds the watchdog. In between it sleeps until the next deadline: the core's
-own (data turning stale, a pause ending, a schedule window, a ramp step: appliance.core_deadline),
-the screen's next visible change (the clock's minute, a countdown step), the backlight going
-dark, the watchdog's half-period, and a look at the wallbox's reading and health at least every
-CHARGER_LOOK_S (a driver with `on_change(callback)` wakes the thread itself when they change).
-No sleep is longer than `cycle_s` (MAX_SLEEP_S), the safety net. The charger driver
-(appliance/chargers/) keeps its own thread.
-"""
+arrives (a drop in PV lowers the current in the same cycle), hands the setpoint to the charger,
+draws the screen and feeds the watchdog. Then it sleeps until the next deadline: the core's own
+(appliance.core_deadline), the screen's next change, the backlight, the watchdog's half-period, a
+look at the wallbox at least every CHARGER_LOOK_S (a driver with `on_change(callback)` wakes it
+itself), and never longer than `cycle_s`. The charger driver (appliance/chargers/) has its thread."""
 
 from __future__ import annotations
 
@@ -342,14 +338,12 @@ class Runtime:
         self.core.phase_switcher(switcher is not None and switcher.can_switch_phases())
         self.charger.set_setpoint(self.core.tick(clocks))
         self._hand_phases(switcher)
-        snapshot = self.snapshot(clocks) if self._shows_screen() else None
+        shown = self.display is not None or self.on_frame is not None or self.remote.web is not None
+        snapshot = self.snapshot(clocks) if shown else None
         self._draw(snapshot)
         self.remote.cycle(snapshot)
         self.notifier.watchdog()
         self._next_cycle_s = self._next_deadline_s(clocks, snapshot)
-
-    def _shows_screen(self) -> bool:
-        return self.display is not None or self.on_frame is not None or self.remote.web is not None
 
     def _next_deadline_s(self, clocks: Clocks, snapshot) -> float:
         """When the next cycle is due with nothing arriving (see the module docstring)."""
@@ -360,7 +354,7 @@ class Runtime:
 
             due.append(now + next_change_s(snapshot) + DEADLINE_MARGIN_S)
         off_at_s = self.backlight.off_at_s()
-        if off_at_s is not None and off_at_s > now and self._shows_screen():
+        if off_at_s is not None and off_at_s > now and snapshot is not None:
             due.append(off_at_s + DEADLINE_MARGIN_S)
         watchdog_s = self.notifier.watchdog_interval_s
         if watchdog_s is not None:
