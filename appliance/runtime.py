@@ -28,7 +28,6 @@ from .commands import Request, validate
 from .config import Settings
 from .control_socket import ControlServer
 from .core import ApplianceCore, Clocks
-from .policy.battery import BatteryRules
 from .policy.control import PolicySettings
 from .policy.phases import PhaseSettings
 from .policy.types import Command
@@ -37,6 +36,7 @@ from .sessions import SessionTracker
 from .sources.fronius import Measurement
 from .sources.ftp_receiver import FtpReceiver
 from .state import StateStore
+from .runtime_parts import battery_rules, dimming_monitor, make_charger  # noqa: F401 (make_charger: re-exported)
 
 log = logging.getLogger("appliance")
 
@@ -45,34 +45,6 @@ CHARGER_LOOK_S = 5.0     # the wallbox's reading and health are looked at least 
 MIN_SLEEP_S = 0.05       # between two timed cycles: a deadline already due cannot make it spin
 DEADLINE_MARGIN_S = 0.01  # a screen step is met just after it, not a rounding error before
 COMMAND_TIMEOUT_S = 5.0
-
-
-def make_charger(settings: Settings, clock: Callable[[], float]) -> Charger:
-    """The wallbox driver the settings ask for."""
-    kind = getattr(settings.wallbox, "kind", "ems")
-    if kind == "meter":   # a basic EVC04: the appliance answers its meter polls, reads its LOG port
-        from .chargers.vestel_meter import MeterCharger
-
-        return MeterCharger.from_settings(settings, clock=clock)
-    from .chargers.vestel_ems import EmsCharger
-
-    return EmsCharger.from_settings(settings, clock=clock)
-
-
-def _battery_rules(settings: Settings) -> BatteryRules:
-    b = getattr(settings, "battery", None)
-    if b is None:
-        return BatteryRules()
-    return BatteryRules(priority_soc_pct=b.priority_soc_pct, car_may_discharge=b.car_may_discharge)
-
-
-def _dimming_monitor(settings: Settings):
-    """The grid operator's dimming input, or None when [dimming] pin = 0."""
-    if getattr(settings, "dimming", None) is None or not settings.dimming.pin:
-        return None
-    from .dimming import DimmingMonitor, DimmingSettings
-
-    return DimmingMonitor.open(DimmingSettings.from_settings(settings), Path(settings.state.dir))
 
 
 class Runtime:
@@ -100,12 +72,12 @@ class Runtime:
             policy, store=StateStore(state_dir, settings.control.mode),
             sessions=SessionTracker(state_dir / "sessions.csv", clock_wall=self.wall_clock),
             schedule=settings.control.schedule, tz=tz, button_pause_minutes=settings.button.pause_minutes,
-            battery=_battery_rules(settings),
+            battery=battery_rules(settings),
             phases=PhaseSettings.from_settings(settings) if settings.wallbox.phase_switching else None)
         self.charger = charger if charger is not None else make_charger(settings, clock)
         # A Protocol isinstance check costs more than the rest of a quiet cycle: asked once.
         self._switcher = self.charger if isinstance(self.charger, PhaseSwitcher) else None
-        self.dimming = _dimming_monitor(settings)
+        self.dimming = dimming_monitor(settings)
         self._phases_handed: int | None = None
         self.inbox: queue.Queue = queue.Queue()
         self._stop = threading.Event()
@@ -338,12 +310,25 @@ class Runtime:
         self.core.phase_switcher(switcher is not None and switcher.can_switch_phases())
         self.charger.set_setpoint(self.core.tick(clocks))
         self._hand_phases(switcher)
-        shown = self.display is not None or self.on_frame is not None or self.remote.web is not None
-        snapshot = self.snapshot(clocks) if shown else None
+        snapshot = self._snapshot_for_screen(clocks)
         self._draw(snapshot)
         self.remote.cycle(snapshot)
         self.notifier.watchdog()
-        self._next_cycle_s = self._next_deadline_s(clocks, snapshot)
+        try:
+            self._next_cycle_s = self._next_deadline_s(clocks, snapshot)
+        except Exception:  # never a reason to stop the control loop: wake each second, as before
+            log.exception("Working out the next control cycle failed; the next one is in 1 s")
+            self._next_cycle_s = clocks.mono_s + 1.0
+
+    def _snapshot_for_screen(self, clocks: Clocks):
+        """The cycle's one snapshot for the screen and the web page (None when neither is on)."""
+        if self.display is None and self.on_frame is None and self.remote.web is None:
+            return None
+        try:
+            return self.snapshot(clocks)
+        except Exception:  # a broken screen must never stop the charging control
+            log.exception("Making the screen's snapshot failed")
+            return None
 
     def _next_deadline_s(self, clocks: Clocks, snapshot) -> float:
         """When the next cycle is due with nothing arriving (see the module docstring)."""
@@ -378,7 +363,7 @@ class Runtime:
         return self.core.status(self.clocks()).as_dict()
 
     def _draw(self, snapshot) -> None:
-        if self.display is None and self.on_frame is None:
+        if snapshot is None or (self.display is None and self.on_frame is None):
             return
         try:
             from display.screens import render

@@ -327,3 +327,24 @@ def test_a_charger_that_says_when_it_changed_wakes_the_control_thread(tmp_path):
         runtime.stop()
         thread.join(timeout=5)
         runtime.close()
+
+
+def test_a_failing_deadline_or_snapshot_does_not_stop_the_control_loop(tmp_path, caplog):
+    now = [50.0]
+    settings = with_overrides(
+        Settings(), fronius={"ftp_host": "127.0.0.1", "ftp_port": 0, "ftp_password": "pw"},
+        display={"backend": "none"}, button={"pin": 0}, web={"enabled": False},
+        state={"dir": str(tmp_path / "state"), "control_socket": str(tmp_path / "control.sock")})
+    charger = RecordingCharger()
+    runtime = Runtime(settings, charger=charger, ip_address="127.0.0.1", clock=lambda: now[0],
+                      on_frame=lambda image: None)
+
+    def broken(*_args):
+        raise ValueError("a bug")
+
+    runtime.core.next_deadline_s = broken
+    runtime.snapshot = broken
+    runtime.cycle()
+    assert charger.setpoints == [15]              # the wallbox was still told
+    assert runtime._next_cycle_s == now[0] + 1.0  # and the loop wakes each second, as before
+    assert "the next one is in 1 s" in caplog.text and "snapshot failed" in caplog.text
