@@ -120,9 +120,25 @@ def compiled_bytecode() -> Path:
     return _bytecode_dir
 
 
+def unit_environment(unit: Path | None = None) -> dict[str, str]:
+    """The Environment= settings of the appliance's systemd unit (e.g. MALLOC_ARENA_MAX), so that
+    the bench runs the service as systemd does; empty where the checkout has no unit."""
+    if unit is None:
+        import appliance
+
+        unit = Path(appliance.__file__).resolve().parents[1] / "systemd" / "wallbox.service"
+    try:
+        lines = unit.read_text().splitlines()
+    except OSError:
+        return {}
+    pairs = [line.split("=", 1)[1].strip() for line in lines if line.startswith("Environment=")]
+    return dict(pair.split("=", 1) for pair in pairs if "=" in pair)
+
+
 def bytecode_env(folder: Path) -> dict[str, str]:
-    """The environment of a child that reads and writes bytecode in `folder`."""
-    env = {**os.environ, "PYTHONPYCACHEPREFIX": str(folder)}
+    """The environment of a child: the unit's, reading bytecode from `folder` and writing any it
+    misses there (the appliance has all its bytecode; the bench's cache may lack a module)."""
+    env = {**os.environ, **unit_environment(), "PYTHONPYCACHEPREFIX": str(folder)}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
