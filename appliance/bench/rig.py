@@ -96,6 +96,18 @@ _SERVICE_MODULES = ("appliance.cli", "appliance.service", "appliance.runtime", "
                     "paho.mqtt.client", "tomllib", "runpy", "encodings.idna", "encodings.utf_8_sig")
 
 
+_WARM_UP = """
+import importlib, sys
+for name in sys.argv[1:]:
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        pass
+import PIL.Image
+PIL.Image.init()  # the image plugins that saving the screen as PNG loads
+"""
+
+
 def compiled_bytecode() -> Path:
     """A bytecode cache for the children, filled once per bench run.
 
@@ -111,11 +123,13 @@ def compiled_bytecode() -> Path:
         folder = Path(tempfile.mkdtemp(prefix="wallbox-bench-pyc-"))
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
         env = bytecode_env(folder)
-        # PIL.Image.init(): the image plugins that saving the screen as PNG loads.
-        subprocess.run([sys.executable, "-c", f"import {', '.join(_SERVICE_MODULES)}; import PIL.Image; PIL.Image.init()"],
-                       check=True, env=env)
-        subprocess.run([sys.executable, "-m", "compileall", "-q", "appliance", "display"], check=True,
-                       stdout=subprocess.DEVNULL, env=env)
+        # A module that is missing here is the child's problem to report, not the cache's.
+        subprocess.run([sys.executable, "-c", _WARM_UP, *_SERVICE_MODULES], env=env)
+        import appliance
+        import display
+
+        packages = [str(Path(package.__file__).parent) for package in (appliance, display)]
+        subprocess.run([sys.executable, "-m", "compileall", "-q", *packages], stdout=subprocess.DEVNULL, env=env)
         _bytecode_dir = folder
     return _bytecode_dir
 
