@@ -253,7 +253,9 @@ class Runtime:
                 log.exception("Closing the display failed")
 
     def run(self) -> None:
-        """The control loop; returns after stop()."""
+        """The control loop; returns after stop(). It starts with a cycle, so whatever was set up
+        since the last one (`wallbox run` opens the screen after the first setpoint) shows at once."""
+        self._next_cycle_s = -math.inf
         while not self._stop.is_set():
             timeout = min(self.cycle_s, max(0.0, self._next_cycle_s - self.clock()))
             try:
