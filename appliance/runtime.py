@@ -31,12 +31,12 @@ from .core import ApplianceCore, Clocks
 from .policy.control import PolicySettings
 from .policy.phases import PhaseSettings
 from .policy.types import Command
+from .runtime_parts import battery_rules, dimming_monitor, make_charger  # noqa: F401 (make_charger: re-exported)
 from .sdnotify import SystemdNotifier
 from .sessions import SessionTracker
 from .sources.fronius import Measurement
 from .sources.ftp_receiver import FtpReceiver
 from .state import StateStore
-from .runtime_parts import battery_rules, dimming_monitor, make_charger  # noqa: F401 (make_charger: re-exported)
 
 log = logging.getLogger("appliance")
 
