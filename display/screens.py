@@ -20,7 +20,8 @@ from display.rows import COUNTDOWN_STEP_S, age_text, battery_badge, budget_bar, 
 from display.snapshot import Snapshot
 from display.text import fit, font, text_width, wrap
 
-__all__ = ["render", "next_change_s", "screen_name", "font", "problem_detail", "problem_text", "AMBER", "BLUE", "GREEN", "RED", "HEIGHT"]
+__all__ = ["render", "next_change_s", "screen_name", "font", "problem_detail", "problem_text", "AMBER", "BLUE",
+           "GREEN", "RED", "HEIGHT"]
 
 # The header band says the state; its colour says it from across the room.
 _HEADERS = {
