@@ -198,12 +198,15 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    from display.output import OutputError
-
     try:
         _check_chart_path(args)
         return args.func(args)
-    except OutputError as e:
+    except OSError as e:
+        # display.output (and Pillow with it) is not imported for this: `run` would load Pillow
+        # before the first setpoint. Only a command that loaded it can have raised its error.
+        output = sys.modules.get("display.output")
+        if output is None or not isinstance(e, output.OutputError):
+            raise
         print(f"wallbox {args.command}: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
