@@ -182,3 +182,36 @@ def test_run_loads_neither_the_ftp_server_nor_the_socket_nor_pillow_before_the_f
     assert loaded_early == {}
     # ... and after it the service did set them up: it logged the FTP server and the socket.
     assert "Waiting for inverter pushes by FTP" in done.stdout and "Listening for commands" in done.stdout
+
+
+def test_the_settings_kinds_are_frozen_values_that_dataclass_does_not_generate():
+    # dataclass() compiles six methods per class at import: the 15 kinds share Kind's instead.
+    from dataclasses import FrozenInstanceError, is_dataclass
+
+    from appliance import config_keys as ck
+
+    kinds = [c for c in vars(ck).values() if isinstance(c, type) and issubclass(c, ck.Kind) and c is not ck.Kind]
+    assert len(kinds) >= 15 and [k.__name__ for k in kinds if is_dataclass(k)] == []
+    assert ck.Int(0, 5) == ck.Int(lo=0, hi=5) and hash(ck.Int(0, 5)) == hash(ck.Int(lo=0, hi=5))
+    assert ck.Int(0, 5) != ck.Num(0, 5) and ck.Int(0, 5) != ck.Int(0, 6)
+    assert ck.OptionalInt(1, 2)._fields == ("lo", "hi") and repr(ck.Choice((1, 3))) == "Choice(values=(1, 3))"
+    assert ck.Text().max_chars == 200 and ck.Text(required="x").required == "x"
+    with pytest.raises(FrozenInstanceError):
+        ck.Int(0, 5).lo = 1
+    with pytest.raises(TypeError):
+        ck.Int(0)
+    with pytest.raises(TypeError):
+        ck.Bool(1)
+
+
+def test_the_dataclasses_of_the_settings_and_policy_have_docstrings():
+    # Without one, dataclass() formats an inspect.signature() as the docstring at import.
+    import importlib
+    from dataclasses import is_dataclass
+
+    names = ("appliance.config", "appliance.config_keys", "appliance.policy.phases",
+             "appliance.policy.pv_surplus")
+    missing = [f"{name}.{cls.__name__}" for name in names for cls in vars(importlib.import_module(name)).values()
+               if is_dataclass(cls) and isinstance(cls, type) and cls.__module__ == name
+               and (cls.__doc__ or "").startswith(cls.__name__ + "(")]
+    assert missing == []
