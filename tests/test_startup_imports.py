@@ -146,6 +146,7 @@ AFTER_THE_FIRST_SETPOINT = {
     "appliance.control_socket": "the control socket",
     "PIL": "the screen (service.run_service opens it after the first setpoint)",
     "display": "the screen; `wallbox run` needs no display.output for its error messages",
+    "shutil": "argparse's help width (cli._Parser asks the terminal once, without shutil)",
 }
 
 _FIRST_CYCLE = """
