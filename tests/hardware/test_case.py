@@ -1,9 +1,9 @@
 """The DIN-rail housing, checked on the STL files that hardware/case/export.sh makes with openscad.
 
-One export per test session (about 8 s of CPU; reused by the next run while the models are
-unchanged), then: every part is a closed solid that prints
-without supports, the assembled case fits the DIN 43880 envelope, the clip holds on a TS35 rail,
-and the bought parts (Pi, LCD, converter, LOG module, button, cables) keep their clearance to every wall.
+One export per test session (about 8 s of CPU; the next run reuses it while the models are
+unchanged), then: every part is a closed solid that prints without supports, the assembled case
+fits the DIN 43880 envelope, the clip holds on a TS35 rail, and the bought parts (Pi, LCD,
+converter, LOG module, button, cables) keep their clearance to every wall.
 """
 
 import hashlib
