@@ -41,6 +41,20 @@ SLOW_FILES_S = {
     "tests/test_vestel_link.py": 4,
     "tests/test_solar_api.py": 3,
     "tests/test_files_kill9.py": 3,
+    "tests/faults/test_meter_faults.py": 3,
+    "tests/test_fronius.py": 3,
+    "tests/test_runtime.py": 3,
+    # 2 s each: before the many small files, so that the last file any worker starts is short.
+    "tests/test_sim_inverter.py": 2,
+    "tests/test_simulate_kinds.py": 2,
+    "tests/test_vestel_rtu.py": 2,
+    "tests/test_watchdog_and_probe.py": 2,
+    "tests/test_socket_limits.py": 2,
+    "tests/test_input_limits.py": 2,
+    "tests/test_startup_imports.py": 2,
+    "tests/test_state_machine.py": 2,
+    "tests/test_config_files.py": 2,
+    "tests/test_vestel_safety.py": 2,
 }
 
 
