@@ -225,10 +225,10 @@ class Controller:
     # fast mode: (now_s, amps the measurements allowed) over the last ramp_up_interval_s, kept as
     # a sliding minimum: each entry's amps are below every later entry's, the first is the lowest.
     _allowed: deque = field(default_factory=deque, repr=False)
-    # The PV reserve's parts, kept between calls (None: to be recomputed): the largest fall but the
-    # one at the reading's at_s, as (at_s, fall_w); and the readings as a sliding minimum (each
-    # entry lower than every later reading, the first is the lowest of _pv_readings).
-    _largest_fall: tuple[float, float] | None = field(default=None, repr=False)
+    # The PV reserve's parts: the falls before the reading's at_s as a sliding maximum (each fall
+    # larger than every later one), the fall at at_s as (at_s, fall_w) or None; and the readings as
+    # a sliding minimum (each entry lower than every later reading, the first is the lowest).
+    _pending_fall: tuple[float, float] | None = field(default=None, repr=False)
     _pv_lows: deque = field(default_factory=deque, repr=False)
 
     @property
@@ -373,11 +373,15 @@ class Controller:
         now, at_s = inp.now_s, inp.pv_at_s
         readings, falls = self._pv_readings, self._pv_falls
         if not readings or readings[-1][0] != at_s:
-            if readings and readings[-1][1] > pv_w and is_fresh(readings[-1][0], now, self.cfg.stale_after_s):
-                falls.append((at_s, readings[-1][1] - pv_w))
+            pending = self._pending_fall  # the last reading's fall counts from now: a sliding maximum
+            while pending is not None and falls and falls[-1][1] <= pending[1]:
+                falls.pop()
+            if pending is not None:
+                falls.append(pending)
+            fell = readings and readings[-1][1] > pv_w and is_fresh(readings[-1][0], now, self.cfg.stale_after_s)
+            self._pending_fall = (at_s, readings[-1][1] - pv_w) if fell else None
             reading = (at_s, pv_w)
             readings.append(reading)
-            self._largest_fall = None
             lows = self._pv_lows
             while lows and lows[-1][1] >= pv_w:
                 lows.pop()
@@ -389,11 +393,7 @@ class Controller:
                 self._pv_lows.popleft()
         while falls and (falls[0][0] <= oldest_s or falls[0][0] > now):
             falls.popleft()
-            self._largest_fall = None
-        # The largest fall is recomputed when a reading comes or a fall goes, not every call.
-        if self._largest_fall is None or self._largest_fall[0] != at_s:
-            self._largest_fall = (at_s, max((w for t, w in falls if t != at_s), default=0.0))
-        largest_fall_w = self._largest_fall[1]
+        largest_fall_w = falls[0][1] if falls else 0.0  # falls before this reading's, largest first
         lowest_w = self._pv_lows[0][1] if self._pv_lows else pv_w
         if largest_fall_w <= 0.0:
             return 0.0
