@@ -1,7 +1,7 @@
 """Reads the box's CN28 LOG console through pyserial in its own thread.
 
-Once a burst interval it writes one byte (the box answers any byte with a burst of lines), reads
-what comes back until the next interval and folds every known line into a `BoxLog` snapshot.
+Once a burst interval it writes one byte (the box answers any byte with a burst of lines), sleeps
+while the burst comes, reads it in one go and folds every known line into a `BoxLog` snapshot.
 """
 
 from __future__ import annotations
@@ -19,11 +19,19 @@ OPEN_BURST = b"\r\n"
 
 
 class LogReader:
+    GATHER_S = 0.5   # a burst of about 500 bytes takes about this long at 9600 baud
+    GAP_S = 0.2      # bytes still arriving after the gather time: the burst goes on
+
     def __init__(self, port: str, *, baudrate: int = 9600, burst_interval_s: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic, time_scale: float = 1.0):
+                 clock: Callable[[], float] = time.monotonic, time_scale: float = 1.0,
+                 interval_s: Callable[[], float] | None = None):
         self.port = port
         self.baudrate = baudrate
         self.burst_interval_s = burst_interval_s
+        # Seconds until the next burst, asked after each one (the charger reads slowly while the box
+        # holds and quickly while its grant is on the move); the fixed interval without it.
+        self.interval_s = interval_s or (lambda: self.burst_interval_s)
+        self._hurry = threading.Event()
         self._clock = clock
         self._time_scale = time_scale
         self._assembler = LineAssembler()
@@ -46,9 +54,14 @@ class LogReader:
 
     def stop(self) -> None:
         self._stop.set()
+        self._hurry.set()
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.join(5)
+
+    def hurry(self) -> None:
+        """Ask for the next burst now (a new setpoint: the grant is about to move)."""
+        self._hurry.set()
 
     def feed(self, data: bytes) -> None:
         """Bytes of the current burst (the thread calls this; tests may too)."""
@@ -66,7 +79,7 @@ class LogReader:
 
         try:
             port = serial.Serial(self.port, self.baudrate, bytesize=8, parity="N", stopbits=1,
-                                 timeout=min(0.1, self.burst_interval_s / self._time_scale / 4))
+                                 timeout=0)
         except (serial.SerialException, OSError, ValueError) as exc:
             message = (f"The LOG port {self.describe()} could not be opened ({exc}): check log_port in "
                        "[wallbox] and the RS-485 module on the Pi's UART.")
@@ -92,25 +105,29 @@ class LogReader:
                 port.close()
 
     def _bursts(self, port) -> None:
+        """One burst a cycle with three wakeups: write the byte, sleep while the burst comes, read it
+        all at once, check once more for a tail. Reading it as it trickles in woke the thread for
+        every few bytes (about 8 times a second)."""
         import serial
 
-        window_s = self.burst_interval_s / self._time_scale
-        while not self._stop.is_set():
-            self._assembler.start_burst()
-            try:
-                port.reset_input_buffer()
+        port.timeout = 0   # reads return what has come; the thread sleeps on its own timers
+        try:
+            while not self._stop.is_set():
+                self._drain(port)   # a tail of the last burst still belongs to it
+                self._assembler.start_burst()
                 port.write(OPEN_BURST)
-            except serial.SerialException as exc:
-                raise OSError(str(exc)) from exc
-            ends_at = time.monotonic() + window_s
-            while not self._stop.is_set() and time.monotonic() < ends_at:
-                try:
-                    # Sleep until bytes come or the window ends (not every 0.1 s); a pause between
-                    # bytes hands over what has come.
-                    port.inter_byte_timeout = 0.02 / self._time_scale
-                    port.timeout = max(0.005, ends_at - time.monotonic())
-                    data = port.read(512)
-                except serial.SerialException as exc:
-                    raise OSError(str(exc)) from exc
-                if data:
-                    self.feed(data)
+                next_burst_at = time.monotonic() + self.interval_s() / self._time_scale
+                self._stop.wait(self.GATHER_S / self._time_scale)
+                while self._drain(port) and not self._stop.is_set() and time.monotonic() < next_burst_at:
+                    self._stop.wait(self.GAP_S / self._time_scale)   # still coming: look again
+                self._hurry.wait(max(0.0, next_burst_at - time.monotonic()))
+                self._hurry.clear()
+        except serial.SerialException as exc:
+            raise OSError(str(exc)) from exc
+
+    def _drain(self, port) -> bool:
+        """Feed what has come; False when nothing had."""
+        data = port.read(max(1, port.in_waiting))
+        if data:
+            self.feed(data)
+        return bool(data)
