@@ -21,6 +21,7 @@ from ..base import ChargerHealth
 from .client import (
     VestelClient, WallboxError, WallboxIdentity, WallboxRefused, WallboxStatus, _check_current, identity_from_values,
 )
+from .handover import Handover
 from .phases import PHASE_SWITCH_READ, PhaseSwitch
 from .registers import IDENTITY_PLAN
 from .schedule import StatusReads, StatusSchedule
@@ -59,7 +60,7 @@ class WallboxLink:
         self.phase_switch = PhaseSwitch(self, phase_switch_pause_s)
 
         self._lock = threading.Lock()  # guards what the control loop reads; never held during I/O
-        self._wake, self._stop = threading.Event(), threading.Event()
+        self._wake, self._stop = Handover(), threading.Event()
         self._thread: threading.Thread | None = None
         self._desired_a: int | None = None
         self._handed_at = float("-inf")  # when the control loop last handed over a new setpoint
@@ -131,7 +132,7 @@ class WallboxLink:
 
     def stop(self) -> None:
         self._stop.set()
-        self._wake.set()
+        self._wake.wake()
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.join(timeout=2 * self.client.timeout_s + 5)
@@ -140,7 +141,8 @@ class WallboxLink:
             self._connected = False
 
     def set_setpoint(self, current_a: int) -> bool:
-        """Hand the setpoint to the link's thread and wake it. Never blocks, never raises.
+        """Hand the setpoint to the link's thread and wake it (an idle thread takes it up before
+        this returns, within 3 ms; one busy with a request is not waited for). Never raises.
 
         True when the value was taken (the link writes it as soon as it can), False when it is not
         a setpoint the box may be given (then nothing changes).
@@ -153,10 +155,9 @@ class WallboxLink:
         with self._lock:
             changed = current_a != self._desired_a
             self._desired_a = current_a
-            if changed:
-                self._handed_at = self._clock()
+            self._handed_at = self._clock() if changed else self._handed_at
         if changed:  # the same value every second need not wake the thread (nor take the GIL)
-            self._wake.set()
+            self._wake.wake(hand_over=self._connected)
         return True
 
     def set_phases(self, phases: int) -> bool:
@@ -165,7 +166,7 @@ class WallboxLink:
             self._event(f"Phases not switched: {phases!r} is not 1 or 3.")
             return False
         self.phase_switch.wanted = int(phases)
-        self._wake.set()
+        self._wake.wake()
         return True
 
     def _wanted_a(self) -> int | None:
@@ -182,9 +183,7 @@ class WallboxLink:
                 log.exception("Wallbox link turn failed; reconnecting")
                 self._lost("internal error (see the log above)")
                 delay_s = 1.0
-            if delay_s > 0:
-                self._wake.wait(min(delay_s, 30.0))
-            self._wake.clear()
+            self._wake.sleep(min(delay_s, 30.0))
 
     # --- one turn ---------------------------------------------------------------------------------
     def step(self) -> float:
@@ -237,6 +236,7 @@ class WallboxLink:
         if not self._setpoint_due(now):
             return
         desired = self._wanted_a()
+        self._wake.taken()  # the control loop, if it waits for the hand-over, may go on
         try:
             self.client.write_setpoint(desired)
         except WallboxRefused as exc:
