@@ -87,6 +87,7 @@ class Readings:
     grid_at_s: float | None = None
     source: str = ""
     surplus_adjustment_w: float = 0.0
+    battery_priority: bool = False      # a battery below its priority level (unknown counts)
 
     def take(self, m: Measurement, battery: BatteryPriority) -> None:
         rules = battery.rules
@@ -94,6 +95,9 @@ class Readings:
         self.pv_at_s, self.source = m.received_at, m.source
         if m.kind != "inverter":   # power flow and SunSpec say whether there is a meter
             self.grid_w, self.load_w, self.grid_at_s = m.grid_w, m.load_w, m.received_at
+        else:   # PAC only: the battery's figures stay with the grid reading they belong to
+            return
+        self.battery_priority = m.battery_w is not None and rules.battery_has_priority(m.soc_pct)
         if m.battery_w is None:
             self.surplus_adjustment_w = 0.0
         elif self.grid_w is not None and self.grid_at_s == m.received_at:
@@ -272,6 +276,7 @@ class ApplianceCore:
             charger_limit_a=self._charger_limit_a(),
             car_w_at_grid=self.car_history.at(r.grid_at_s),
             surplus_adjustment_w=r.surplus_adjustment_w, hold_for_phase_switch=hold,
+            battery_priority=r.battery_priority,
         ))
         previous = self.decision.setpoint_a if self.decision else 0
         self.decision = decision

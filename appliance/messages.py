@@ -63,6 +63,8 @@ _PV_WHY = {
     Reason.PV_HOLDING: "holding {min_a} A through the dip; the grid has paid {deficit:.0f} Wh so far",
     Reason.PV_STOPPING: "stopped: holding {min_a} A through this dip cost the grid {deficit:.0f} Wh",
     Reason.PV_STOPPED_CLOUDY: "stopped: under these clouds charging cost the grid too much",
+    Reason.PV_STOPPED_BATTERY: "stopped: holding {min_a} A would take the home battery's charge "
+                               "(it is below its priority level)",
     Reason.PV_STOPPED_WEAK_SUN: "stopped: the sun is too weak for {min_a} A for a while",
 }
 

@@ -16,19 +16,21 @@ CFG = PvSurplusSettings()
 MIN_3P_W = 6 * 3 * 230.0
 
 
-def feed(pv, surpluses_w, *, t0_s=0.0, step_s=10.0, mode="pv", connected=True, phases=3):
+def feed(pv, surpluses_w, *, t0_s=0.0, step_s=10.0, mode="pv", connected=True, phases=3,
+         battery_priority=False):
     """One reading per step; returns [(t, proposal)]."""
     out = []
     t = t0_s
     for surplus_w in surpluses_w:
-        out.append((t, pv.propose(SurplusReading(t, surplus_w, t, connected, phases, mode))))
+        out.append((t, pv.propose(SurplusReading(t, surplus_w, t, connected, phases, mode,
+                                                 battery_priority))))
         t += step_s
     return out
 
 
-def charging_since(pv, surplus_w=8000.0, minutes=25):
+def charging_since(pv, surplus_w=8000.0, minutes=25, battery_priority=False):
     """A control that has been charging in steady sun for a while."""
-    steps = feed(pv, [surplus_w] * (minutes * 6))
+    steps = feed(pv, [surplus_w] * (minutes * 6), battery_priority=battery_priority)
     assert steps[-1][1].target_a > 0
     return steps[-1][0] + 10.0
 
@@ -118,6 +120,35 @@ def test_tracking_is_calm():
     assert [p.target_a for _, p in steps] == [14, 13]
     steps = feed(pv, [5000.0], t0_s=t + 100)             # a cloud: down at once
     assert steps[0][1].target_a == 7
+
+
+def test_below_the_battery_priority_a_shadow_stops_the_car_at_once():
+    """A hybrid inverter charges its battery with what the house leaves: below the priority level
+    a hold at the minimum would be paid by the battery's charge, so its energy budget is zero."""
+    pv = PvSurplus()
+    t = charging_since(pv, battery_priority=True)
+    steps = feed(pv, [MIN_3P_W - 240.0] * 3, t0_s=t, battery_priority=True)  # ridden through else
+    assert [p.target_a for _, p in steps] == [0, 0, 0]
+    assert steps[0][1].reason is PvReason.STOPPED_BATTERY
+
+
+def test_below_the_battery_priority_no_amp_is_rounded_up_or_kept_a_reading_longer():
+    # 20 W short of 10 A, then 10 W short of 9 A for two readings. Without a battery the grid
+    # pays the few watts (tolerance_w) and a fall by one amp waits a reading; below the battery's
+    # priority level the battery would pay them: every fall at once.
+    for battery_priority, want_a in ((False, [10, 10, 9]), (True, [9, 8, 8])):
+        pv = PvSurplus()
+        t = charging_since(pv, surplus_w=6900.0, battery_priority=battery_priority)  # 10 A
+        steps = feed(pv, [6880.0, 6200.0, 6200.0], t0_s=t, battery_priority=battery_priority)
+        assert [p.target_a for _, p in steps] == want_a
+
+
+def test_below_the_battery_priority_minpv_keeps_its_minimum_and_follows_falls_at_once():
+    pv = PvSurplus()
+    feed(pv, [8000.0] * 150, mode="minpv", battery_priority=True)
+    steps = feed(pv, [7500.0, 1000.0, 1000.0], t0_s=1500.0, mode="minpv", battery_priority=True)
+    assert [p.target_a for _, p in steps] == [10, 6, 6]
+    assert all(p.reason is PvReason.MINPV for _, p in steps)
 
 
 def test_step_is_pure():

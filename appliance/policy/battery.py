@@ -25,7 +25,9 @@ whatever the house does not use: when the car draws more, the battery gets less 
 still reads 0 W, so "car power - grid power" keeps the car's current while it quietly takes the
 battery's charge. :class:`BatteryPriority` therefore remembers the battery's charging power when
 it was last evidently at its limit (the house exported at the same time, so the battery could have
-taken more and did not) and takes the shortfall from that limit off the car's surplus.
+taken more and did not) and takes the shortfall from that limit off the car's surplus. For the
+same reason the PV-surplus control holds nothing below the priority level (it would be paid by
+the battery's charge): the core tells it so (``SurplusReading.battery_priority``).
 """
 
 from __future__ import annotations

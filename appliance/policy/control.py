@@ -116,6 +116,7 @@ class Inputs:
     # Watts the home battery adds to (+) or takes from (-) the PV surplus (appliance.policy.battery):
     # charging power the car may take, discharge it must not count.
     surplus_adjustment_w: float = 0.0
+    battery_priority: bool = False     # a home battery below its priority level: see pv_surplus
 
 
 class Decision(NamedTuple):
@@ -187,6 +188,7 @@ _PV_REASONS: dict[PvReason, tuple[Reason, Waiting | None]] = {
     PvReason.STOPPED: (Reason.PV_STOPPING, Waiting.SUN),
     PvReason.STOPPED_CLOUDY: (Reason.PV_STOPPED_CLOUDY, Waiting.SUN),
     PvReason.STOPPED_WEAK_SUN: (Reason.PV_STOPPED_WEAK_SUN, Waiting.SUN),
+    PvReason.STOPPED_BATTERY: (Reason.PV_STOPPED_BATTERY, Waiting.SUN),
     PvReason.MINPV: (Reason.MINPV, None),
     PvReason.CLOUDY: (Reason.PV_CLOUDY, Waiting.SUN),
 }
@@ -307,7 +309,8 @@ class Controller:
             self._pv_last = (None, None)
         p = self.pv.propose(SurplusReading(
             now_s=inp.now_s, surplus_w=surplus_w, surplus_at_s=at_s,
-            car_connected=inp.car_connected is True, phases=cfg.phases, mode=str(inp.mode)))
+            car_connected=inp.car_connected is True, phases=cfg.phases, mode=str(inp.mode),
+            battery_priority=inp.battery_priority))
         last_at_s, last = self._pv_last
         if at_s is not None and at_s == last_at_s and p.reason is PvReason.WAITING_FOR_SUN \
                 and last is not None and last.target_a == 0:

@@ -27,6 +27,11 @@ every default below was chosen there, on the built-in days, seeds 1-10):
   - the sun is weak (no reading of the window carried `weak_sun_factor` x the minimum: sunset, a
     winter day, a house load on a weak day) and the hold has lasted `weak_hold_s`.
   A shallow shadow under strong sun costs little and is ridden through, keeping its PV in the car.
+- A home battery below its priority level (`SurplusReading.battery_priority`): a hybrid inverter
+  keeps the grid at 0 W by charging the battery with what the house leaves, so whatever the car
+  draws beyond the surplus comes out of the battery's charge, not from the grid. There the energy
+  budget is zero: no tolerance, a fall is followed at once, and a reading below the minimum
+  current stops the car (pv; minpv keeps its minimum) instead of holding it.
 
 Pure: no I/O, no clock of its own; `PvSurplus` keeps the frozen `PvState` between calls. The
 safety rules stay above it: the core cuts the proposal to the budget (allowance + fresh PV, house
@@ -52,6 +57,7 @@ class PvReason(enum.Enum):
     STOPPED = "stopped"
     STOPPED_CLOUDY = "stopped_cloudy"      # ... charging lately cost more than stop_ratio
     STOPPED_WEAK_SUN = "stopped_weak_sun"  # ... weak sun and held for weak_hold_s
+    STOPPED_BATTERY = "stopped_battery"    # ... no hold: the battery below priority would pay it
     MINPV = "minpv"
     CLOUDY = "cloudy"              # surplus there, but charging lately would have cost too much
 
@@ -117,6 +123,9 @@ class SurplusReading:
     car_connected: bool
     phases: int = 3                   # phases in use (a phase switch changes watts per amp)
     mode: str = "pv"                  # "pv" or "minpv"
+    # A home battery below its priority level: what the car draws beyond the surplus is taken from
+    # the battery's charge (appliance.policy.battery), so nothing is held or rounded up on it.
+    battery_priority: bool = False
 
 
 @dataclass(frozen=True)
@@ -159,8 +168,9 @@ def step(state: PvState, r: SurplusReading, cfg: PvSurplusSettings) -> tuple[PvS
         return state, PvProposal(floor_a, PvReason.MINPV if floor_a else PvReason.NO_DATA)
     watts_per_amp = r.phases * cfg.voltage_v
     min_w = cfg.min_current_a * watts_per_amp
+    tolerance_w = 0.0 if r.battery_priority else cfg.tolerance_w
     amps = min(cfg.max_current_a,
-               math.floor(max(0.0, r.surplus_w + cfg.tolerance_w) / watts_per_amp + 1e-9))
+               math.floor(max(0.0, r.surplus_w + tolerance_w) / watts_per_amp + 1e-9))
     if r.surplus_at_s == state.last_reading_at_s:
         return state, _same_reading(state, r, cfg)
     dt_s = min(cfg.stale_after_s, r.surplus_at_s - state.last_reading_at_s) \
@@ -171,13 +181,13 @@ def step(state: PvState, r: SurplusReading, cfg: PvSurplusSettings) -> tuple[PvS
     history = _remember(state.history, r, dt_s, min_w, cfg.max_current_a * watts_per_amp, cfg)
     state = replace(state, last_reading_at_s=r.surplus_at_s, recent_a=recent, history=history)
     if r.mode == "minpv":
-        target_a = max(cfg.min_current_a, _track(state, amps, cfg))
+        target_a = max(cfg.min_current_a, _track(state, amps, cfg, r.battery_priority))
         return replace(state, charging=True, setpoint_a=target_a, fresh_plug=False), \
             PvProposal(target_a, PvReason.MINPV)
     if not state.charging:
         return _not_charging(state, r, amps, cfg)
     if amps >= cfg.min_current_a:
-        target_a = max(cfg.min_current_a, _track(state, amps, cfg))
+        target_a = max(cfg.min_current_a, _track(state, amps, cfg, r.battery_priority))
         return replace(state, setpoint_a=target_a, deficit_wh=0.0, below_since_s=None), \
             PvProposal(target_a, PvReason.CHARGING)
     deficit_wh = state.deficit_wh + (min_w - max(0.0, r.surplus_w)) * dt_s / 3600.0
@@ -185,7 +195,8 @@ def step(state: PvState, r: SurplusReading, cfg: PvSurplusSettings) -> tuple[PvS
     costly = deficit_wh >= cfg.min_stop_wh and cost_ratio(history) > cfg.stop_ratio
     weak = _weak_sun(history, r, cfg)
     held_s = r.now_s - below_since_s
-    stop = (PvReason.STOPPED if deficit_wh >= cfg.stop_deficit_wh
+    stop = (PvReason.STOPPED_BATTERY if r.battery_priority
+            else PvReason.STOPPED if deficit_wh >= cfg.stop_deficit_wh
             else PvReason.STOPPED_CLOUDY if costly
             else PvReason.STOPPED_WEAK_SUN if weak and held_s >= cfg.weak_hold_s else None)
     if stop is not None:
@@ -211,11 +222,11 @@ def _remember(history, r: SurplusReading, dt_s: float, min_w: float, max_w: floa
     return tuple(h for h in history if h[0] > oldest_s) + (entry,)
 
 
-def _track(state: PvState, amps: int, cfg: PvSurplusSettings) -> int:
+def _track(state: PvState, amps: int, cfg: PvSurplusSettings, fall_at_once: bool = False) -> int:
     """Up or down only as far as every one of the last few readings agrees (a fall by more than
-    an amp: at once)."""
+    an amp, or any fall with fall_at_once: at once)."""
     now_a = state.setpoint_a
-    if not now_a:
+    if not now_a or (fall_at_once and amps < now_a):
         return amps
     cloudy = cost_ratio(state.history) > cfg.cloudy_ratio
     up_a = min(state.recent_a[-(cfg.cloudy_raise_readings if cloudy else cfg.raise_readings):])

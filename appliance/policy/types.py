@@ -51,6 +51,7 @@ class Reason(StrEnum):
     PV_NO_DATA = "pv_no_data"              # no fresh surplus reading
     PV_CLOUDY = "pv_cloudy"                # surplus there, but charging lately cost too much grid
     PV_STOPPED_CLOUDY = "pv_stopped_cloudy"      # stopped: clouds made charging too costly
+    PV_STOPPED_BATTERY = "pv_stopped_battery"  # stopped: a hold would take the battery's charge
     PV_STOPPED_WEAK_SUN = "pv_stopped_weak_sun"  # stopped: weak sun (sunset, winter) and held
     PHASE_SWITCH = "phase_switch"          # held at 0 while the wallbox switches phases
 
