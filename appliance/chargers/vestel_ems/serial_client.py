@@ -2,7 +2,7 @@
 
 pymodbus' sync serial client polls the port every four character times (4.6 ms at 9600 baud) and
 takes an answer as complete only after a poll saw no new bytes: a request with a 25 ms reply woke
-the link's thread about eight times and its answer was taken one poll after its last byte. This
+the link's thread 11 times and took 46.7 ms instead of 39.5 (measured through the bench's proxy). This
 client blocks in select() until bytes are there and hands over what has come; pymodbus' framer asks
 again until the frame is whole and its CRC checks. An answer so wakes the thread once for each
 chunk the serial driver delivers, and is taken the moment its last byte is in.
