@@ -29,10 +29,10 @@ def _setup_logging(verbose: bool = False) -> None:
     for handler in root.handlers:
         if handler not in had:
             handler.addFilter(summarizer)
-    from .chargers.vestel_ems import quiet_pymodbus_logging
-
-    # pymodbus logs every failed connect in its own words; the wallbox link says it once, readably.
-    quiet_pymodbus_logging()
+    # pymodbus logs every failed connect in its own words; the wallbox drivers say it once, readably.
+    # Set by the logger's name (as vestel_ems.quiet_pymodbus_logging does): importing the EMS
+    # driver here would load it for a basic box too (0.4 MB and 9 modules that `run` never uses).
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
 
 def _load(path: str, only: tuple[str, ...] | None = None):

@@ -44,17 +44,27 @@ def make_display(settings: Settings):
     )
 
 
-def run_service(settings: Settings, config_path: str | None = None) -> int:
-    """`wallbox run`: runs until SIGTERM or Ctrl-C, then stops cleanly with exit code 0."""
+def _open_display(settings: Settings):
     try:
-        display = make_display(settings)
+        return make_display(settings)
     except Exception as exc:  # no screen is better than no charging control
         log.error("The display could not be started (%s): running without it. Check [display] in the "
                   "settings and the LCD wiring.", exc)
-        display = None
+        return None
+
+
+def run_service(settings: Settings, config_path: str | None = None) -> int:
+    """`wallbox run`: runs until SIGTERM or Ctrl-C, then stops cleanly with exit code 0.
+
+    The wallbox comes first: the runtime starts the driver (failsafe registers, safety rule 5) and
+    the first control cycle hands it the first setpoint; only then is the screen set up. Waking
+    the LCD takes 0.6 s of waits the ST7735 datasheet asks for (display/panel_st7735.py) plus
+    Pillow's import, all of which used to come before the wallbox was even connected. The screen
+    shows its first picture at the next cycle, a second later at most.
+    """
     from .runtime import Runtime
 
-    runtime = Runtime(settings, display_backend=display)
+    runtime = Runtime(settings, display_backend=None)
 
     def on_signal(signum, _frame):
         log.info("Received %s: stopping.", signal.Signals(signum).name)
@@ -69,6 +79,8 @@ def run_service(settings: Settings, config_path: str | None = None) -> int:
             # A port in use or a device that cannot be opened: the fix is outside this program.
             log.error("The appliance cannot start: %s", _start_problem(exc, config_path or "the settings"))
             return 2
+        runtime.cycle()  # the first setpoint, before the screen
+        runtime.display = _open_display(settings)
         runtime.run()
     finally:
         runtime.close()

@@ -78,3 +78,17 @@ def test_cpu_per_thread_names_this_thread_and_adds_up_to_at_most_the_process():
     per_thread = procfs.cpu_per_thread(pid)
     assert f"{threading.get_native_id()}" in {key.split("/")[1] for key in per_thread}
     assert sum(per_thread.values()) <= procfs.cpu_s(pid) + 0.05
+
+
+def test_the_bench_runs_the_service_with_the_units_environment(tmp_path):
+    from appliance.bench.rig import bytecode_env, unit_environment
+
+    unit = tmp_path / "wallbox.service"
+    unit.write_text("[Service]\n# Environment=COMMENTED=1\nEnvironment=MALLOC_ARENA_MAX=1\n"
+                    "Environment=PYTHONUNBUFFERED=1\nExecStart=/opt/wallbox/bin/wallbox run\n")
+    assert unit_environment(unit) == {"MALLOC_ARENA_MAX": "1", "PYTHONUNBUFFERED": "1"}
+    assert unit_environment(tmp_path / "missing.service") == {}
+    # The checkout's own unit, as the bench's children get it; they read the bench's bytecode.
+    env = bytecode_env(tmp_path)
+    assert env["MALLOC_ARENA_MAX"] == "1" and env["PYTHONPYCACHEPREFIX"] == str(tmp_path)
+    assert "PYTHONDONTWRITEBYTECODE" not in env

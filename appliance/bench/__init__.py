@@ -1,7 +1,8 @@
 """`wallbox bench`: the appliance's footprint and reaction times, measured against their targets.
 
 A benchmark, not a test: it starts the project's simulators and the real service (`wallbox run` in
-a child process), measures from outside (/proc, the simulated devices' request records,
+a child process, with the systemd unit's environment and compiled bytecode, as the appliance runs
+it; see rig.compiled_bytecode), measures from outside (/proc, the simulated devices' request records,
 time.perf_counter) and prints one table: figure, value, target, Pi Zero W estimate. It exits 1
 when a target is missed, or could not be measured (a missing socat or mosquitto says so).
 

@@ -49,7 +49,7 @@ def meter_emulation(seconds: float, progress) -> list[Figure]:
         w0, t0 = procfs.wakeups(pid), time.monotonic()
         time.sleep(8)
         wakeups, per_thread = procfs.wakeups_per_s(w0, procfs.wakeups(pid), time.monotonic() - t0)
-        rss = procfs.rss_mb(pid)
+        rss, memory_note = procfs.rss_mb(pid), procfs.rss_split(pid)
     finally:
         rig.close()
     if not answers:
@@ -64,7 +64,7 @@ def meter_emulation(seconds: float, progress) -> list[Figure]:
                     f"Pi: + {ANSWER_WIRE_MS:.1f} ms on the wire"),
         Figure("wakeups a second, all threads, idle, basic box (meter)", wakeups, "/s", 4.0, wakeups,
                note=f"busiest: {_top_threads(per_thread)}"),
-        Figure("resident memory, run, basic box (meter), no web page", rss, "MB", 32.0, rss),
+        Figure("resident memory, run, basic box (meter), no web page", rss, "MB", 32.0, rss, note=memory_note),
     ]
 
 
@@ -97,12 +97,12 @@ def memory_with_web_and_mqtt(progress) -> list[Figure]:
             return [Figure(name, float("inf"), "MB", 40.0, None, note=f"not measured: `wallbox run` does not "
                            f"serve the web page with [web] enabled ({error}); the runtime must start it")]
         time.sleep(8)
-        rss = procfs.rss_mb(rig.service.pid)
+        rss, memory_note = procfs.rss_mb(rig.service.pid), procfs.rss_split(rig.service.pid)
         threads = ", ".join(sorted({k.split("/")[0] for k in procfs.wakeups(rig.service.pid)}))
     finally:
         rig.close()
         broker.stop()
-    return [Figure(name, rss, "MB", 40.0, rss, note=f"threads: {threads}")]
+    return [Figure(name, rss, "MB", 40.0, rss, note=f"{memory_note}; threads: {threads}")]
 
 
 def lcd_figure(progress) -> list[Figure]:

@@ -38,6 +38,17 @@ def rss_mb(pid: int) -> float:
     return _status_value(Path(f"/proc/{pid}/status"), "VmRSS") / 1024
 
 
+def rss_split(pid: int) -> str:
+    """Where the resident memory is: the process's own (Python objects and code, thread stacks)
+    and mapped files (the interpreter, C libraries, fonts), which another process may share."""
+    values = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        key, _, rest = line.partition(":")
+        values[key] = int(rest.split()[0]) / 1024
+    anonymous = values.get("Anonymous", 0.0)
+    return f"{anonymous:.1f} MB own, {values.get('Rss', 0.0) - anonymous:.1f} MB mapped files"
+
+
 def wakeups(pid: int) -> dict[str, int]:
     """Context switches so far per thread (name/tid): each one is a wakeup of that thread."""
     out = {}

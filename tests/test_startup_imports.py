@@ -1,0 +1,138 @@
+"""What `wallbox run` loads: the start-up path imports only what the settings ask for.
+
+Each case starts the service's own path (the `run` command's logging and settings, the display,
+the runtime, its start and one control cycle) in a fresh interpreter and reads its sys.modules.
+Memory and start-up time on the Pi Zero W are mostly imports (see README, "Performance"), so a
+module that creeps onto this path shows here, not only as a bench figure. The figures themselves
+come from `wallbox bench`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from appliance.sim.basic_wallbox import socat_pair
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: Loaded only by what is switched off in these settings, or never by `run`.
+NEVER_WITHOUT_ASKING = {
+    "requests": "the Solar API poller (only with solar_api_url)",
+    "urllib3": "the Solar API poller (only with solar_api_url)",
+    "numpy": "nothing: the LCD path packs RGB565 with Pillow and bytes",
+    "paho": "MQTT (only with [mqtt] host)",
+    "appliance.mqtt": "MQTT (only with [mqtt] host)",
+    "appliance.web": "the web page (only with [web] enabled)",
+    "http.server": "the web page (only with [web] enabled)",
+    "appliance.history": "the web page's history (only with [web] enabled)",
+    "spidev": "the LCD (only with [display] backend st7735)",
+    "gpiod": "the LCD and the button (only on the Pi, with their pins set)",
+    "RPi": "the button (only with [button] pin)",
+    "appliance.sim": "the simulators (demo, simulate, bench)",
+    "appliance.bench": "`wallbox bench`",
+    "appliance.cli_control": "the control commands (status, mode, pause)",
+    "appliance.sources.solar_api": "the Solar API poller (only with solar_api_url)",
+    "appliance.sources.sunspec_poller": "SunSpec (only with source = sunspec)",
+}
+
+_RUN_PATH = """
+import json, sys
+from appliance import cli
+args = cli.build_parser(full=False).parse_args(["run", "--config", sys.argv[1]])
+cli._setup_logging()
+settings = cli._load(args.config)
+from appliance.service import make_display
+from appliance.runtime import Runtime
+runtime = Runtime(settings, display_backend=make_display(settings))
+runtime.start()
+try:
+    runtime.cycle()
+finally:
+    modules = sorted(sys.modules)
+    runtime.close()
+print(json.dumps(modules))
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _settings(tmp_path: Path, wallbox: str, display: str = 'backend = "none"') -> Path:
+    path = tmp_path / "wallbox.toml"
+    path.write_text(textwrap.dedent(f"""
+        [grid]
+        allowance_w = 11000
+
+        [wallbox]
+        {wallbox}
+
+        [fronius]
+        ftp_host = "127.0.0.1"
+        ftp_port = {_free_port()}
+        ftp_password = "startup-test"
+
+        [display]
+        {display}
+
+        [button]
+        pin = 0
+
+        [web]
+        enabled = false
+
+        [state]
+        dir = "{tmp_path / 'state'}"
+        control_socket = "{tmp_path / 'control.sock'}"
+    """))
+    return path
+
+
+def _modules_after_start(config: Path) -> set[str]:
+    done = subprocess.run([sys.executable, "-c", _RUN_PATH, str(config)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return set(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def _loaded(modules: set[str], name: str) -> bool:
+    return name in modules or any(m.startswith(name + ".") for m in modules)
+
+
+def _unexpected(modules: set[str], names) -> dict[str, str]:
+    return {name: NEVER_WITHOUT_ASKING.get(name, "") for name in names if _loaded(modules, name)}
+
+
+def test_ems_over_tcp_without_screen_loads_neither_pillow_nor_what_is_switched_off(tmp_path):
+    # No wallbox listens on the port: the link keeps retrying in its thread, start-up goes on.
+    modules = _modules_after_start(_settings(
+        tmp_path, f'transport = "tcp"\nhost = "127.0.0.1"\nport = {_free_port()}'))
+    assert _loaded(modules, "appliance.chargers.vestel_ems") and _loaded(modules, "pyftpdlib")
+    assert _unexpected(modules, NEVER_WITHOUT_ASKING) == {}
+    # The screen is off: no Pillow, no fonts, no drawing code.
+    assert not _loaded(modules, "PIL") and not _loaded(modules, "display.screens")
+    # The basic box's meter emulation is not this driver.
+    assert not _loaded(modules, "appliance.chargers.vestel_meter")
+
+
+@pytest.mark.skipif(shutil.which("socat") is None, reason="the basic box's serial ports need socat")
+def test_basic_box_with_png_screen_loads_no_ems_driver(tmp_path):
+    with socat_pair(tmp_path, "meter") as (_meter_box, meter_app), socat_pair(tmp_path, "log") as (_log_box, log_app):
+        modules = _modules_after_start(_settings(
+            tmp_path, f'kind = "meter"\nserial_port = "{meter_app}"\nparity = "N"\nlog_port = "{log_app}"\n'
+                      'dip_limit_a = 16',
+            display=f'backend = "png"\npng_path = "{tmp_path / "screen.png"}"'))
+    assert _loaded(modules, "appliance.chargers.vestel_meter") and _loaded(modules, "display.screens")
+    assert _unexpected(modules, NEVER_WITHOUT_ASKING) == {}
+    # The EMS driver (its client, link and status schedule) is for boxes with the network module.
+    assert not _loaded(modules, "appliance.chargers.vestel_ems")
