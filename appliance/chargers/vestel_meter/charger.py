@@ -21,10 +21,10 @@ from .reading import SessionEnergy, car_connected, implausible, reading_from_log
 log = logging.getLogger("appliance.vestel_meter")
 
 DIP_LIMITS_A = (16, 20, 25, 32, 40, 63, 80)
-# The box must get the pause posture within 15 s of LOG silence: the last burst may be a slow
-# interval (3 s) and its gather time (0.5 s) old when the wire goes quiet, and the posture reaches
-# the box at its next poll (another second).
-LOG_STALE_AFTER_S = 10.0
+# The box must get the pause posture within 15 s of LOG silence: a burst's lines count from the
+# moment it was asked for, before the wire went quiet, and the posture reaches the box at its next
+# poll (another second).
+LOG_STALE_AFTER_S = 13.0
 POLLS_MISSING_AFTER_S = 5.0   # the box polls every ~1 s
 # LOG bursts: every second while the meter asks the box to move its grant, so that the new grant is
 # seen before the box's next evaluation (every 5-10 s) and headroom is never offered twice; every
@@ -124,7 +124,9 @@ class MeterCharger:
         """Seconds until the next LOG burst: slow only while the report cannot move the grant (the
         box holds at exactly the limit, or charging is paused)."""
         try:
-            posture = self.posture()
+            posture, age_s = self.posture(), self.log_age_s()
+            if age_s is None or age_s > LOG_SLOW_S + LOG_QUICK_S:
+                return LOG_QUICK_S   # a burst went missing: look again soon, long before it is stale
             if posture is grant.Posture.PAUSED:
                 return LOG_SLOW_S
             if posture is grant.Posture.TRACKING and self._tracking_report_a() == float(self.dip_limit_a):

@@ -1,7 +1,7 @@
 """Reads the box's CN28 LOG console through pyserial in its own thread.
 
-Once a burst interval it writes one byte (the box answers any byte with a burst of lines), sleeps
-while the burst comes, reads it in one go and folds every known line into a `BoxLog` snapshot.
+Once a burst interval it writes one byte (the box answers any byte with a burst of lines); at the
+next interval it reads that burst in one go and folds every known line into a `BoxLog` snapshot.
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ OPEN_BURST = b"\r\n"
 
 
 class LogReader:
-    GATHER_S = 0.5   # a burst of about 500 bytes takes about this long at 9600 baud
-    GAP_S = 0.2      # bytes still arriving after the gather time: the burst goes on
+    BURST_S = 0.6   # a burst of about 500 bytes takes about this long at 9600 baud
 
     def __init__(self, port: str, *, baudrate: int = 9600, burst_interval_s: float = 1.0,
                  clock: Callable[[], float] = time.monotonic, time_scale: float = 1.0,
@@ -63,8 +62,9 @@ class LogReader:
         """Ask for the next burst now (a new setpoint: the grant is about to move)."""
         self._hurry.set()
 
-    def feed(self, data: bytes) -> None:
-        """Bytes of the current burst (the thread calls this; tests may too)."""
+    def feed(self, data: bytes, at: float | None = None) -> None:
+        """Bytes of the current burst (the thread calls this; tests may too); `at`: the clock time
+        its lines count from (now when not given)."""
         for line in self._assembler.feed(data):
             record = parse_line(line)
             if record is None:
@@ -72,7 +72,7 @@ class LogReader:
                 continue
             self.box_log = fold(self.box_log, record)
             self.lines_known += 1
-            self.last_line_at = self._clock()
+            self.last_line_at = self._clock() if at is None else at
 
     def _open(self):
         import serial
@@ -105,29 +105,30 @@ class LogReader:
                 port.close()
 
     def _bursts(self, port) -> None:
-        """One burst a cycle with three wakeups: write the byte, sleep while the burst comes, read it
-        all at once, check once more for a tail. Reading it as it trickles in woke the thread for
-        every few bytes (about 8 times a second)."""
+        """One wakeup a burst: read the last burst whole (it has long arrived), ask for the next one,
+        sleep until it is due. A burst's lines count from the moment its byte was written, the
+        earliest they can have come, so their age is never understated. Reading the bytes as they
+        trickled in woke the thread every few bytes (about 8 times a second)."""
         import serial
 
-        port.timeout = 0   # reads return what has come; the thread sleeps on its own timers
+        port.timeout = 0   # reads return what has come; the thread sleeps on its own timer
+        asked_at: float | None = None
         try:
             while not self._stop.is_set():
-                self._drain(port)   # a tail of the last burst still belongs to it
+                if asked_at is not None:
+                    self._drain(port, asked_at)
                 self._assembler.start_burst()
                 port.write(OPEN_BURST)
-                next_burst_at = time.monotonic() + self.interval_s() / self._time_scale
-                self._stop.wait(self.GATHER_S / self._time_scale)
-                while self._drain(port) and not self._stop.is_set() and time.monotonic() < next_burst_at:
-                    self._stop.wait(self.GAP_S / self._time_scale)   # still coming: look again
-                self._hurry.wait(max(0.0, next_burst_at - time.monotonic()))
+                asked_at, written = self._clock(), time.monotonic()
+                self._hurry.wait(self.interval_s() / self._time_scale)
                 self._hurry.clear()
+                # Hurried right after asking: give that burst the time it takes to come.
+                self._stop.wait(max(0.0, written + self.BURST_S / self._time_scale - time.monotonic()))
         except serial.SerialException as exc:
             raise OSError(str(exc)) from exc
 
-    def _drain(self, port) -> bool:
-        """Feed what has come; False when nothing had."""
+    def _drain(self, port, asked_at: float) -> None:
+        """Feed the burst asked for at `asked_at`."""
         data = port.read(max(1, port.in_waiting))
         if data:
-            self.feed(data)
-        return bool(data)
+            self.feed(data, at=asked_at)
