@@ -22,6 +22,7 @@ from typing import Iterable, NamedTuple
 from . import messages
 from .chargers.base import ChargerHealth, ChargerReading
 from .commands import Request
+from .core_deadline import next_tick_s, phase_surplus_w
 from .core_status import CoreStatus, build_status
 from .policy.battery import BatteryPriority, BatteryRules, pv_counted_w
 from .policy.control import Controller, Decision, Inputs, PolicySettings
@@ -157,6 +158,7 @@ class ApplianceCore:
         self.phase_decider = PhaseDecider(phases, can_switch=False) if phases is not None else None
         self.phase_command: PhaseCommand | None = None
         self.phases_wanted: int | None = None   # the phase count handed to the driver (set_phases)
+        self.phase_surplus_seen_w: float | None = None   # what the decider weighed at the last tick
         self.store = store
         self.state: ApplianceState = store.load() if store is not None else ApplianceState(default_mode)
         self.sessions = sessions
@@ -299,11 +301,7 @@ class ApplianceCore:
             return False
         reported = usable.phases_in_use if usable and usable.phases_in_use in (1, 3) else None
         in_use = self.phases_wanted or reported or self.policy.phases
-        d = self.decision
-        surplus_w = None
-        if usable is not None and usable.car_connected and d is not None and d.data_fresh \
-                and not self.state.pause_active(self._epoch_s):
-            surplus_w = d.budget_w if d.mode == "fast" else d.surplus_w if d.mode != "off" else None
+        surplus_w = self.phase_surplus_seen_w = phase_surplus_w(self, usable)
         # A switch waits until the current is offered no more and the car draws none (an idle
         # box reports a few tenths of an amp; a phase that carries current carries 1 A or more).
         drawing = usable is not None and max(usable.currents_a) >= 1.0
@@ -320,6 +318,9 @@ class ApplianceCore:
                    if decider.can_switch else self.policy.phases)
         self._apply_cfg(counted)
         return command.hold_current
+
+    def next_deadline_s(self, clocks: Clocks) -> float:   # see appliance.core_deadline
+        return next_tick_s(self, clocks)
 
     def status(self, clocks: Clocks) -> CoreStatus:
         """The status record at this moment (for the screen, `wallbox status` and the web)."""
@@ -392,6 +393,5 @@ class ApplianceCore:
 
 def _silent() -> logging.Logger:
     quiet = logging.getLogger("appliance.core.silent")
-    quiet.disabled = True
-    quiet.propagate = False
+    quiet.disabled, quiet.propagate = True, False
     return quiet

@@ -14,7 +14,8 @@ The hardware sits behind one narrow seam, `DimmingPin` (read the level, be told 
 `GpioDimmingPin` implements it with RPi.GPIO (imported only when a pin is configured),
 `FakeDimmingPin` in tests. On an edge the runtime puts an event into its inbox; the control cycle
 that handles it calls `DimmingMonitor.poll`, so the new allowance applies in the same cycle as the
-edge. The runtime also polls on every cycle: a missed edge costs at most one cycle.
+edge. The runtime also polls on every cycle, and a cycle runs at least every 5 s (the control
+thread's look at the wallbox): a missed edge costs at most 5 s.
 
 Safe side: a configured input that cannot be read counts as dimmed, and the status carries a
 problem sentence for the screen and the log until it can be read again (the evidence file records

@@ -3,10 +3,11 @@
 One control thread drives the ApplianceCore (appliance/core.py). Everything else talks to it
 through the inbox: the FTP receiver and the Solar API poller hand in measurements, the button and
 the control socket hand in commands. The control thread ticks the core at once when something
-arrives (so a drop in PV lowers the current in the same cycle) and at least once a second
-otherwise (so data going stale is noticed), hands the setpoint to the charger, draws the screen
-and feeds the watchdog. The charger driver (appliance/chargers/) keeps its own thread.
-"""
+arrives (a drop in PV lowers the current in the same cycle), hands the setpoint to the charger,
+draws the screen and feeds the watchdog. Then it sleeps until the next deadline: the core's own
+(appliance.core_deadline), the screen's next change, the backlight, the watchdog's half-period, a
+look at the wallbox at least every CHARGER_LOOK_S (a driver with `on_change(callback)` wakes it
+itself), and never longer than `cycle_s`. The charger driver (appliance/chargers/) has its thread."""
 
 from __future__ import annotations
 
@@ -27,10 +28,10 @@ from .commands import Request, validate
 from .config import Settings
 from .control_socket import ControlServer
 from .core import ApplianceCore, Clocks
-from .policy.battery import BatteryRules
 from .policy.control import PolicySettings
 from .policy.phases import PhaseSettings
 from .policy.types import Command
+from .runtime_parts import battery_rules, dimming_monitor, make_charger  # noqa: F401 (make_charger: re-exported)
 from .sdnotify import SystemdNotifier
 from .sessions import SessionTracker
 from .sources.fronius import Measurement
@@ -39,36 +40,11 @@ from .state import StateStore
 
 log = logging.getLogger("appliance")
 
-CYCLE_S = 1.0
+MAX_SLEEP_S = 30.0       # the longest the control thread sleeps, whatever the deadlines say
+CHARGER_LOOK_S = 5.0     # the wallbox's reading and health are looked at least this often
+MIN_SLEEP_S = 0.05       # between two timed cycles: a deadline already due cannot make it spin
+DEADLINE_MARGIN_S = 0.01  # a screen step is met just after it, not a rounding error before
 COMMAND_TIMEOUT_S = 5.0
-
-
-def make_charger(settings: Settings, clock: Callable[[], float]) -> Charger:
-    """The wallbox driver the settings ask for."""
-    kind = getattr(settings.wallbox, "kind", "ems")
-    if kind == "meter":   # a basic EVC04: the appliance answers its meter polls, reads its LOG port
-        from .chargers.vestel_meter import MeterCharger
-
-        return MeterCharger.from_settings(settings, clock=clock)
-    from .chargers.vestel_ems import EmsCharger
-
-    return EmsCharger.from_settings(settings, clock=clock)
-
-
-def _battery_rules(settings: Settings) -> BatteryRules:
-    b = getattr(settings, "battery", None)
-    if b is None:
-        return BatteryRules()
-    return BatteryRules(priority_soc_pct=b.priority_soc_pct, car_may_discharge=b.car_may_discharge)
-
-
-def _dimming_monitor(settings: Settings):
-    """The grid operator's dimming input, or None when [dimming] pin = 0."""
-    if getattr(settings, "dimming", None) is None or not settings.dimming.pin:
-        return None
-    from .dimming import DimmingMonitor, DimmingSettings
-
-    return DimmingMonitor.open(DimmingSettings.from_settings(settings), Path(settings.state.dir))
 
 
 class Runtime:
@@ -80,7 +56,7 @@ class Runtime:
                  epoch_clock: Callable[[], float] = time.time, display_backend: Any = None,
                  on_frame: Callable[[Any], None] | None = None, notifier: SystemdNotifier | None = None,
                  settings_error: str | None = None, policy_overrides: dict | None = None,
-                 ip_address: str | None = None, cycle_s: float = CYCLE_S):
+                 ip_address: str | None = None, cycle_s: float = MAX_SLEEP_S):
         from .button import BacklightTimer
         from .service import local_ip
 
@@ -96,10 +72,12 @@ class Runtime:
             policy, store=StateStore(state_dir, settings.control.mode),
             sessions=SessionTracker(state_dir / "sessions.csv", clock_wall=self.wall_clock),
             schedule=settings.control.schedule, tz=tz, button_pause_minutes=settings.button.pause_minutes,
-            battery=_battery_rules(settings),
+            battery=battery_rules(settings),
             phases=PhaseSettings.from_settings(settings) if settings.wallbox.phase_switching else None)
         self.charger = charger if charger is not None else make_charger(settings, clock)
-        self.dimming = _dimming_monitor(settings)
+        # A Protocol isinstance check costs more than the rest of a quiet cycle: asked once.
+        self._switcher = self.charger if isinstance(self.charger, PhaseSwitcher) else None
+        self.dimming = dimming_monitor(settings)
         self._phases_handed: int | None = None
         self.inbox: queue.Queue = queue.Queue()
         self._stop = threading.Event()
@@ -110,9 +88,10 @@ class Runtime:
         self.display, self.on_frame = display_backend, on_frame
         self.backlight = BacklightTimer(settings.display.backlight_timeout_s, clock)
         self._backlight_shown: bool | None = None
+        self._image_shown = None   # render() hands back the same picture while nothing changed
         self.button = None
-        self.cycle_s = cycle_s
-        self._last_cycle_s = -math.inf
+        self.cycle_s = cycle_s   # the longest sleep between two cycles (tests shorten it)
+        self._next_cycle_s = -math.inf
         self._ip_address = ip_address if ip_address is not None else local_ip()
         from .runtime_remote import Remote
 
@@ -201,6 +180,9 @@ class Runtime:
         state = self.core.state
         if state.mode != s.control.mode or state.paused:
             log.info(messages.restored(self.core.store.path, state.mode, state.paused))
+        listen = getattr(self.charger, "on_change", None)
+        if callable(listen):  # the driver says when its reading or health changed: no need to poll
+            listen(lambda: self.inbox.put(("charger", None)))
         self.remote.open()
         self.notifier.ready(f"Charging control running; {ready}.")
 
@@ -271,60 +253,100 @@ class Runtime:
                 log.exception("Closing the display failed")
 
     def run(self) -> None:
-        """The control loop; returns after stop()."""
+        """The control loop; returns after stop(). It starts with a cycle, so whatever was set up
+        since the last one (`wallbox run` opens the screen after the first setpoint) shows at once."""
+        self._next_cycle_s = -math.inf
         while not self._stop.is_set():
-            timeout = max(0.0, self._last_cycle_s + self.cycle_s - self.clock())
+            timeout = min(self.cycle_s, max(0.0, self._next_cycle_s - self.clock()))
             try:
                 item = self.inbox.get(timeout=timeout)
             except queue.Empty:
                 item = None
+            due = item is None   # the deadline came
             while item is not None:
-                self._handle(item)
+                due = self._handle(item) or due
                 try:
                     item = self.inbox.get_nowait()
                 except queue.Empty:
                     item = None
             if self._stop.is_set():
                 break
-            self.cycle()
+            if due or self.clock() >= self._next_cycle_s:
+                self.cycle()
 
-    def _handle(self, item) -> None:
+    def _handle(self, item) -> bool:
+        """Takes one inbox item; True when a cycle must follow now. A status question (the web
+        page, MQTT) and a counted rejection change nothing the cycle acts on: they need none."""
         kind, payload = item
         if kind == "measurement":
             self.core.measurement(payload)
-        elif kind == "rejected":
+            return True
+        if kind == "rejected":
             self.core.rejected(*payload)
-        elif kind in ("wake", "dimming"):
-            self.cycle()  # light the screen, or apply the dimming edge, now: not at the next tick
-        elif kind == "command":
+            return False
+        if kind == "command":
             request, done = payload
             try:
                 answer = self.core.command(request, self.clocks())
                 if request.command != Command.STATUS:
-                    self.cycle()
+                    self.cycle()   # the change is handed to the wallbox before the answer goes
             except Exception as exc:  # a bad command must not stop the control loop
                 log.exception("Command %s failed", request.command)
                 answer = {"ok": False, "error": str(exc)}
             done.put(answer)
+            return False
+        # "wake" (light the screen), "dimming" (an edge), "charger" (a new reading or health): now.
+        return kind != "stop"
 
     # --- the control cycle --------------------------------------------------------------------
 
     def cycle(self) -> None:
         clocks = self.clocks()
-        self._last_cycle_s = clocks.mono_s
         self.core.charger(self.charger.reading(), self.charger.health())
         if self.dimming is not None:
             from .dimming import allowance_w
 
             status = self.dimming.poll(clocks.local)
             self.core.allowance(allowance_w(self.core.policy.allowance_w, status, self.dimming.settings))
-        switcher = self.charger if isinstance(self.charger, PhaseSwitcher) else None
+        switcher = self._switcher
         self.core.phase_switcher(switcher is not None and switcher.can_switch_phases())
         self.charger.set_setpoint(self.core.tick(clocks))
         self._hand_phases(switcher)
-        self._draw(clocks)
-        self.remote.cycle(lambda: self.snapshot(clocks))
+        snapshot = self._snapshot_for_screen(clocks)
+        self._draw(snapshot)
+        self.remote.cycle(snapshot)
         self.notifier.watchdog()
+        try:
+            self._next_cycle_s = self._next_deadline_s(clocks, snapshot)
+        except Exception:  # never a reason to stop the control loop: wake each second, as before
+            log.exception("Working out the next control cycle failed; the next one is in 1 s")
+            self._next_cycle_s = clocks.mono_s + 1.0
+
+    def _snapshot_for_screen(self, clocks: Clocks):
+        """The cycle's one snapshot for the screen and the web page (None when neither is on)."""
+        if self.display is None and self.on_frame is None and self.remote.web is None:
+            return None
+        try:
+            return self.snapshot(clocks)
+        except Exception:  # a broken screen must never stop the charging control
+            log.exception("Making the screen's snapshot failed")
+            return None
+
+    def _next_deadline_s(self, clocks: Clocks, snapshot) -> float:
+        """When the next cycle is due with nothing arriving (see the module docstring)."""
+        now = clocks.mono_s
+        due = [self.core.next_deadline_s(clocks), now + CHARGER_LOOK_S]
+        if snapshot is not None:
+            from display.screens import next_change_s
+
+            due.append(now + next_change_s(snapshot) + DEADLINE_MARGIN_S)
+        off_at_s = self.backlight.off_at_s()
+        if off_at_s is not None and off_at_s > now and snapshot is not None:
+            due.append(off_at_s + DEADLINE_MARGIN_S)
+        watchdog_s = self.notifier.watchdog_interval_s
+        if watchdog_s is not None:
+            due.append(now + watchdog_s / 2)
+        return max(min(due), now + MIN_SLEEP_S)
 
     def _hand_phases(self, switcher) -> None:
         """1p/3p: the core decides, the driver pauses, switches and resumes (and writes the phase
@@ -342,19 +364,21 @@ class Runtime:
     def status(self) -> dict:
         return self.core.status(self.clocks()).as_dict()
 
-    def _draw(self, clocks: Clocks) -> None:
-        if self.display is None and self.on_frame is None:
+    def _draw(self, snapshot) -> None:
+        if snapshot is None or (self.display is None and self.on_frame is None):
             return
         try:
             from display.screens import render
 
-            lit = self.backlight.is_on()
-            image = render(self.snapshot(clocks))
+            lit = snapshot.backlight_on
+            image = render(snapshot)
             if self.display is not None:
                 if lit != self._backlight_shown:
                     self.display.set_backlight(lit)
                     self._backlight_shown = lit
-                self.display.show(image)
+                if image is not self._image_shown:
+                    self.display.show(image)
+                    self._image_shown = image
             if self.on_frame is not None:
                 self.on_frame(image)
         except Exception:  # a broken screen must never stop the charging control

@@ -76,9 +76,9 @@ class Remote:
             log.error("MQTT could not be started (%s): check [mqtt] host, port and the broker.", exc)
             self.mqtt = None
 
-    def cycle(self, snapshot_of) -> None:
+    def cycle(self, snapshot) -> None:
         """Once per control cycle, in the control thread: the history's sample and the picture
-        the web page shows."""
+        the web page shows (the cycle's snapshot, made once for the screen and the page)."""
         if self.web is None:
             return
         core = self.runtime.core
@@ -89,7 +89,7 @@ class Remote:
         try:
             self.history.add(pv_w=pv_w, house_w=house_w, car_w=car_w,
                              allowance_w=core.controller.cfg.allowance_w, battery_w=None)
-            self._last_snapshot = snapshot_of()
+            self._last_snapshot = snapshot
         except Exception:  # the page's figures must never stop the charging control
             log.exception("Recording the history for the web page failed")
 

@@ -59,8 +59,8 @@ def run_service(settings: Settings, config_path: str | None = None) -> int:
     The wallbox comes first: the runtime starts the driver (failsafe registers, safety rule 5) and
     the first control cycle hands it the first setpoint; only then is the screen set up. Waking
     the LCD takes 0.6 s of waits the ST7735 datasheet asks for (display/panel_st7735.py) plus
-    Pillow's import, all of which used to come before the wallbox was even connected. The screen
-    shows its first picture at the next cycle, a second later at most.
+    Pillow's import, all of which used to come before the wallbox was even connected. The control
+    loop starts with a cycle, so the screen shows its first picture at once.
     """
     from .runtime import Runtime
 

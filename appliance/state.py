@@ -188,6 +188,11 @@ class StateStore:
         self.writes += 1
         return True
 
+    @property
+    def waiting(self) -> bool:
+        """A state the card refused waits to be written (retry() writes it)."""
+        return self._pending is not None
+
     def retry(self) -> bool:
         """Saves a state that an earlier save() could not write; call it now and then (cheap when
         nothing waits). Returns whether it wrote."""

@@ -16,11 +16,12 @@ from PIL import Image, ImageDraw
 from display import icons
 from display.palette import (AMBER, BLACK, BLUE, DARK_GREY, GREEN, GREY, HEADER_H, HEIGHT, LIGHT_BLUE, MARGIN,
                              RED, SIZE, WHITE, WIDTH, YELLOW)
-from display.rows import age_text, battery_badge, budget_bar, kw, progress_bar, stepped_s, sun_row
+from display.rows import COUNTDOWN_STEP_S, age_text, battery_badge, budget_bar, kw, progress_bar, stepped_s, sun_row
 from display.snapshot import Snapshot
 from display.text import fit, font, text_width, wrap
 
-__all__ = ["render", "screen_name", "font", "problem_detail", "problem_text", "AMBER", "BLUE", "GREEN", "RED", "HEIGHT"]
+__all__ = ["render", "next_change_s", "screen_name", "font", "problem_detail", "problem_text", "AMBER", "BLUE",
+           "GREEN", "RED", "HEIGHT"]
 
 # The header band says the state; its colour says it from across the room.
 _HEADERS = {
@@ -64,9 +65,37 @@ def visible(snapshot: Snapshot) -> Snapshot:
     that are `visible`-equal draw the same picture."""
     return snapshot.replace(
         now=snapshot.now.replace(second=0, microsecond=0),
-        pv_age_s=None if snapshot.pv_age_s is None else age_text(snapshot.pv_age_s),
+        pv_age_s=age_text(snapshot.pv_age_s) if _age_shown(snapshot) else None,
         pause_remaining_s=None if snapshot.pause_remaining_s is None else stepped_s(snapshot.pause_remaining_s),
     )
+
+
+def _age_shown(s: Snapshot) -> bool:
+    """The data age is on the screen only in the sun row's warning (rows.sun_row)."""
+    return not s.storage_problem and (s.inverter_stale or s.pv_w is None) and s.pv_age_s is not None
+
+
+def next_change_s(snapshot: Snapshot) -> float:
+    """Seconds until the picture of `snapshot` would change by the passing of time alone: the
+    clock's next minute, the data age's or the pause countdown's next step. The service sleeps
+    until then when nothing else happens."""
+    s = snapshot
+    due = 60.0 - s.now.second - s.now.microsecond / 1e6
+    if _age_shown(s):
+        due = min(due, _age_step_in_s(s.pv_age_s))
+    if s.pause_remaining_s is not None and s.pause_remaining_s > 0:
+        # stepped_s rounds up: the figure drops when the remaining time reaches the step below.
+        due = min(due, s.pause_remaining_s - (stepped_s(s.pause_remaining_s) - COUNTDOWN_STEP_S))
+    return max(0.0, due)
+
+
+def _age_step_in_s(age_s: float) -> float:
+    """Until age_text(age_s) says something else: 5 s steps, then minutes, then hours (rounded)."""
+    if age_s < 120:
+        return COUNTDOWN_STEP_S - age_s % COUNTDOWN_STEP_S if age_s % COUNTDOWN_STEP_S else 1e-3
+    if age_s < 3600:
+        return min(60.0 - (age_s + 30.0) % 60.0, 3600.0 - age_s)   # minutes, then "1 h"
+    return 3600.0 - (age_s + 1800.0) % 3600.0
 
 
 _last_drawn: tuple[Snapshot, Image.Image] | None = None

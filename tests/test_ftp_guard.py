@@ -247,3 +247,45 @@ def test_the_ftp_thread_sleeps_while_idle(make_receiver):
     before = switches()
     time.sleep(1.0)
     assert switches() - before <= 2  # no polling loop: it wakes only for sockets and timers
+
+
+def test_the_ftp_timer_heap_forgets_cancelled_and_moved_timers():
+    from pyftpdlib.ioloop import _CallLater
+
+    from appliance.sources.ftp_guard import PromptScheduler
+
+    sched = PromptScheduler()
+    calls = []
+    login = _CallLater(15, calls.append, "login", _scheduler=sched)
+    assert 14 < sched.poll() <= 15
+    login.cancel()
+    assert sched.poll() is None            # pyftpdlib's own heap would wake in 15 s for nothing
+    soon = _CallLater(1.0, calls.append, "soon", _scheduler=sched)
+    later = _CallLater(1.5, calls.append, "later", _scheduler=sched)
+    soon._delay = 3.0
+    soon.reset()                           # the idle timer moves on with each command
+    assert 1.0 < sched.poll() <= 1.5       # the other timer is next, not the moved one
+    later.cancel()
+    assert 2.5 < sched.poll() <= 3.0
+    _CallLater(0, calls.append, "now", _scheduler=sched)
+    sched.poll()
+    assert calls == ["now"]
+    soon.cancel()
+    assert sched.poll() is None
+
+
+def test_no_ftp_timer_outlives_its_connection(make_receiver):
+    from waiting import wait_until
+
+    receiver, inbox = make_receiver()
+    for n in range(3):   # one connection a push, as the Datamanager does
+        with connect(receiver) as ftp:
+            upload(ftp, "powerflow.json", powerflow(float(n)))
+    assert inbox.wait(measurements=3)
+
+    def live_timers():
+        return [t for t in receiver._ioloop.sched._tasks if not t.cancelled]
+
+    # Once the server has seen the connections close, nothing is left to wake the loop: the login
+    # timers, the uploads' time limits and the channels' idle timers all went with them.
+    assert wait_until(lambda: not receiver.admission.open and not live_timers())

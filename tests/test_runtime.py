@@ -4,6 +4,8 @@ what it was told; the FTP receiver, the control socket and the control thread ar
 
 import threading
 
+import pytest
+
 from appliance.chargers.base import Charger, ChargerHealth, ChargerIdentity, ChargerReading
 from appliance.config import Settings, with_overrides
 from appliance.runtime import Runtime
@@ -220,3 +222,129 @@ def test_home_assistant_commands_over_mqtt_reach_the_core(tmp_path):
         runtime.close()
         broker.terminate()
         broker.wait(5)
+
+
+def test_a_push_going_stale_lowers_the_current_on_time_with_nothing_in_the_inbox(tmp_path):
+    """The control thread sleeps until the core's next deadline: no tick every second, and still
+    the allowance alone counts from the moment the push is stale_after_s old."""
+    import ftplib
+    import io
+    import time
+
+    from test_ftp_receiver import powerflow
+
+    settings = with_overrides(
+        Settings(), fronius={"ftp_host": "127.0.0.1", "ftp_port": 0, "ftp_password": "pw"},
+        display={"backend": "none"}, button={"pin": 0}, web={"enabled": False},
+        state={"dir": str(tmp_path / "state"), "control_socket": str(tmp_path / "control.sock")})
+    charger = RecordingCharger()   # no on_change: the runtime looks at it every CHARGER_LOOK_S (5 s)
+    runtime = Runtime(settings, charger=charger, ip_address="127.0.0.1",
+                      policy_overrides={"stale_after_s": 1.5, "ramp_up_interval_s": 0.0})
+    charger.runtime = runtime
+    runtime.start()
+    thread = threading.Thread(target=runtime.run, daemon=True)
+    thread.start()
+    try:
+        assert wait_for(lambda: charger.setpoints[-1:] == [15])
+        ftp = ftplib.FTP()
+        ftp.connect(*runtime.receiver.address, timeout=5)
+        ftp.login("fronius", "pw")
+        ftp.storbinary("STOR powerflow.json", io.BytesIO(powerflow(5600.0)))
+        ftp.quit()
+        assert wait_for(lambda: charger.setpoints[-1] == 20)    # 24 A, the box's own limit 20 A
+        pushed_s = runtime.core.readings.pv_at_s
+        handed = len(charger.setpoints)
+        assert wait_for(lambda: charger.setpoints[-1] == 15, timeout_s=4.0)
+        late_s = time.monotonic() - pushed_s - 1.5
+        assert -0.01 <= late_s < 1.0, late_s      # at the deadline, not at the next 5 s look
+        assert len(charger.setpoints) - handed <= 3   # a few cycles, not one every second
+    finally:
+        runtime.stop()
+        thread.join(timeout=5)
+        runtime.close()
+
+
+def test_the_control_thread_wakes_for_the_watchdog_the_wallbox_the_screen_and_the_backlight(
+        tmp_path, monkeypatch):
+    from datetime import datetime
+
+    import appliance.runtime as runtime_module
+    from appliance.sdnotify import SystemdNotifier
+
+    now = [100.0]
+    wall = [datetime(2026, 6, 21, 12, 0, 20)]
+    settings = with_overrides(
+        Settings(), fronius={"ftp_host": "127.0.0.1", "ftp_port": 0, "ftp_password": "pw"},
+        display={"backend": "none", "backlight_timeout_s": 45}, button={"pin": 0}, web={"enabled": False},
+        state={"dir": str(tmp_path / "state"), "control_socket": str(tmp_path / "control.sock")})
+
+    def runtime_with(notifier=None, on_frame=None):
+        return Runtime(settings, charger=RecordingCharger(), ip_address="127.0.0.1", clock=lambda: now[0],
+                       wall_clock=lambda: wall[0], notifier=notifier, on_frame=on_frame)
+
+    quiet = runtime_with()
+    quiet.cycle()
+    assert quiet._next_cycle_s == now[0] + runtime_module.CHARGER_LOOK_S   # a look at the wallbox
+    watched = runtime_with(notifier=SystemdNotifier({"WATCHDOG_USEC": "4000000"}))
+    watched.cycle()
+    assert watched._next_cycle_s == now[0] + 2.0                 # half the watchdog's period
+    # Beyond the wallbox's look: the screen's clock (12:01 in 40 s), then the backlight (dark 45 s
+    # after the start) once the clock is further off.
+    monkeypatch.setattr(runtime_module, "CHARGER_LOOK_S", 1e9)
+    screen = runtime_with(on_frame=lambda image: None)
+    screen.cycle()
+    assert screen._next_cycle_s == pytest.approx(now[0] + 40.0, abs=0.02)
+    wall[0] = datetime(2026, 6, 21, 12, 0, 5)
+    screen.cycle()
+    assert screen._next_cycle_s == pytest.approx(now[0] + 45.0, abs=0.02)
+
+
+def test_a_charger_that_says_when_it_changed_wakes_the_control_thread(tmp_path):
+    class TellingCharger(RecordingCharger):
+        def on_change(self, callback):
+            self.callback = callback
+
+    settings = with_overrides(
+        Settings(), fronius={"ftp_host": "127.0.0.1", "ftp_port": 0, "ftp_password": "pw"},
+        display={"backend": "none"}, button={"pin": 0}, web={"enabled": False},
+        state={"dir": str(tmp_path / "state"), "control_socket": str(tmp_path / "control.sock")})
+    charger = TellingCharger()
+    runtime = Runtime(settings, charger=charger, ip_address="127.0.0.1")
+    charger.runtime = runtime
+    runtime.start()
+    thread = threading.Thread(target=runtime.run, daemon=True)
+    thread.start()
+    try:
+        assert wait_for(lambda: len(charger.setpoints) >= 1)
+        handed = len(charger.setpoints)
+        charger.callback()                  # from the driver's thread: a new reading or health
+        assert wait_for(lambda: len(charger.setpoints) > handed, timeout_s=2.0)   # before the 5 s look
+        handed = len(charger.setpoints)
+        for _ in range(5):                  # the web page or MQTT asking: answered, no cycle
+            assert runtime.status()["setpoint_a"] == 15 and runtime.command("status")["ok"]
+        assert len(charger.setpoints) - handed <= 1   # at most the 5 s look, if it fell in here
+    finally:
+        runtime.stop()
+        thread.join(timeout=5)
+        runtime.close()
+
+
+def test_a_failing_deadline_or_snapshot_does_not_stop_the_control_loop(tmp_path, caplog):
+    now = [50.0]
+    settings = with_overrides(
+        Settings(), fronius={"ftp_host": "127.0.0.1", "ftp_port": 0, "ftp_password": "pw"},
+        display={"backend": "none"}, button={"pin": 0}, web={"enabled": False},
+        state={"dir": str(tmp_path / "state"), "control_socket": str(tmp_path / "control.sock")})
+    charger = RecordingCharger()
+    runtime = Runtime(settings, charger=charger, ip_address="127.0.0.1", clock=lambda: now[0],
+                      on_frame=lambda image: None)
+
+    def broken(*_args):
+        raise ValueError("a bug")
+
+    runtime.core.next_deadline_s = broken
+    runtime.snapshot = broken
+    runtime.cycle()
+    assert charger.setpoints == [15]              # the wallbox was still told
+    assert runtime._next_cycle_s == now[0] + 1.0  # and the loop wakes each second, as before
+    assert "the next one is in 1 s" in caplog.text and "snapshot failed" in caplog.text

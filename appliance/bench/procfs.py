@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+def _on_cpu_s(task: Path) -> float:
+    # schedstat's first field is the time on the CPU in nanoseconds; /proc/.../stat counts 10 ms
+    # clock ticks, too coarse for a service that is quiet for most of a 30 s window.
+    return int((task / "schedstat").read_text().split()[0]) / 1e9
 
 
 def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of the whole process (all threads)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    """CPU seconds so far of the whole process (all its live threads)."""
+    return sum(cpu_per_thread(pid).values())
 
 
 def cpu_per_thread(pid: int) -> dict[str, float]:
-    """User + system CPU seconds so far per thread (name/tid)."""
+    """CPU seconds so far per thread (name/tid)."""
     out = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
-            name = (task / "comm").read_text().strip()
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            out[f"{(task / 'comm').read_text().strip()}/{task.name}"] = _on_cpu_s(task)
         except (FileNotFoundError, ProcessLookupError):
             continue  # the thread ended meanwhile
-        out[f"{name}/{task.name}"] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
     return out
 
 

@@ -287,6 +287,10 @@ def _start(run: DemoRun, charger, settings: Settings, out_dir: Path, recorder) -
         settings, charger=charger, display_backend=make_backend("png", png_path=settings.display.png_path),
         on_frame=lambda image: recorder.add(image, time.monotonic() - day.t0), wall_clock=day.clock,
         epoch_clock=day.epoch_s,
+        # The day's clock runs faster than the monotonic one the control thread sleeps on, so the
+        # deadlines of the day (the screen's minute, a pause's end) would come late: it wakes at
+        # least every real second, as it always did in the demo.
+        cycle_s=1.0,
         # The policy's memory of PV drops and its wait before a 1 A raise are times of the day:
         # scaled like the day itself.
         policy_overrides={"pv_drop_memory_s": 900.0 / day.scale, "small_raise_after_s": 3600.0 / day.scale,

@@ -23,7 +23,8 @@ from pyftpdlib.servers import FTPServer  # noqa: F401  (the type of _server)
 
 from appliance.sources.fronius import FroniusDataError, Measurement, parse_document
 from appliance.sources.ftp_guard import (
-    AcceptBackoff, Admission, GuardedFTPServer, Waker, in_networks, parse_networks, parse_port_range, plain_ip,
+    AcceptBackoff, Admission, GuardedFTPServer, PromptScheduler, Waker, in_networks, parse_networks,
+    parse_port_range, plain_ip,
 )
 from appliance.sources.ftp_memfs import AUTH_FAILED_DELAY_S, MemoryFS, OneUserAuthorizer, UploadBuffer, UploadTooLarge
 
@@ -62,6 +63,7 @@ class _UploadHandler(FTPHandler):
 
     def __init__(self, conn, server, ioloop=None):
         self._uploads: dict[str, UploadBuffer] = {}  # path -> buffer, until the upload ends
+        self._upload_timers: dict = {}               # path -> its time-limit timer, cancelled at the end
         self._slot_ip: str | None = None
         self._login_timer = None
         super().__init__(conn, server, ioloop=ioloop)
@@ -99,13 +101,19 @@ class _UploadHandler(FTPHandler):
             self._slot_ip = None
         if self._login_timer is not None and not self._login_timer.cancelled:
             self._login_timer.cancel()
+        for timer in self._upload_timers.values():
+            timer.cancel()
+        self._upload_timers.clear()
         super().close()
 
     def new_upload(self, path: str) -> UploadBuffer:
         buffer = UploadBuffer(path, self.receiver.max_upload_bytes)
         self._uploads[path] = buffer
-        self.ioloop.call_later(self.receiver.upload_time_limit_s, self._upload_overdue, path,
-                               _errback=self.handle_error)
+        old = self._upload_timers.pop(path, None)
+        if old is not None:
+            old.cancel()
+        self._upload_timers[path] = self.ioloop.call_later(
+            self.receiver.upload_time_limit_s, self._upload_overdue, path, _errback=self.handle_error)
         return buffer
 
     def _upload_overdue(self, path: str) -> None:
@@ -120,6 +128,9 @@ class _UploadHandler(FTPHandler):
             self._take_upload(path)
 
     def _take_upload(self, path: str) -> UploadBuffer | None:
+        timer = self._upload_timers.pop(path, None)
+        if timer is not None and not timer.cancelled:
+            timer.cancel()   # the upload has ended: its time limit must not wake the loop later
         return self._uploads.pop(path, None)
 
     def on_file_received(self, file):
@@ -300,6 +311,7 @@ class FtpReceiver:
              "passive_ports": self.passive_ports, "auth_failed_timeout": self.auth_failed_delay_s},
         )
         ioloop = IOLoop()
+        ioloop.sched = PromptScheduler()   # no wakeups for timers of connections already closed
         try:
             server = GuardedFTPServer((self.host, self.port), handler, ioloop=ioloop)
         except OSError as exc:
