@@ -67,8 +67,8 @@ def run_service(settings: Settings, config_path: str | None = None) -> int:
     runtime = Runtime(settings, display_backend=None)
 
     def on_signal(signum, _frame):
-        log.info("Received %s: stopping.", signal.Signals(signum).name)
-        runtime.stop()
+        _off_the_signal(lambda: (log.info("Received %s: stopping.", signal.Signals(signum).name),
+                                 runtime.stop()))
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -86,6 +86,14 @@ def run_service(settings: Settings, config_path: str | None = None) -> int:
         runtime.close()
     log.info("Stopped.")
     return 0
+
+
+def _off_the_signal(action) -> None:
+    """Runs a signal handler's work on a thread of its own. The handler interrupts the main thread
+    between two bytecodes, possibly while it holds the inbox's or an Event's lock (a plain Lock,
+    taken again by put() or set()): doing that work in the handler itself can deadlock, and the
+    service then ignores SIGTERM until systemd kills it."""
+    threading.Thread(target=action, name="signal", daemon=True).start()
 
 
 def _start_problem(exc: OSError, settings_file: str) -> str:
@@ -132,7 +140,7 @@ def run_with_invalid_settings(config_path: str, problems: list[str]) -> int:
         log.error("The display could not show the problem either (%s).", exc)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, lambda *_: _off_the_signal(stop.set))
     notifier = SystemdNotifier()
     notifier.ready(f"Settings invalid: {first}")
     while not stop.wait(min(5.0, (notifier.watchdog_interval_s or 10.0) / 3)):

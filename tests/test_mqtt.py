@@ -122,6 +122,9 @@ def test_state_is_retained_with_availability_and_discovery_fits_home_assistant(b
         first.close()
         listener = Listener(broker)  # joins after the publish: sees only what is retained
         assert wait_until(lambda: listener.last("wallbox/mode") == "fast", 5)
+        # The broker sends the retained messages in no fixed order: wait for the discovery ones too.
+        wait_until(lambda: sum(t.startswith("homeassistant/") for t, _, _ in list(listener.messages))
+                   >= len(ENTITIES), 5)
         assert listener.last("wallbox/availability") == "online"
         assert listener.last("wallbox/charging_power_w") == "10970" and listener.last("wallbox/pv_w") == "5600"
         assert listener.last("wallbox/car_connected") == "ON" and listener.last("wallbox/data_stale") == "OFF"

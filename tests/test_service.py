@@ -261,3 +261,16 @@ def test_a_gen24_charging_its_battery_counts_only_the_pv_that_reaches_the_house(
     assert wait_for(lambda: runtime.core.accepted_pushes == 2)
     assert wait_for(lambda: wallbox.setpoint_a == 16)
     assert abs(runtime.core.readings.pv_w - (1147.7 - 660.3)) < 1.0
+
+
+def test_a_signal_handlers_work_never_waits_for_a_lock_the_interrupted_thread_holds():
+    """SIGTERM arrives while the main thread holds the inbox's lock: the stop must still happen."""
+    from appliance.service import _off_the_signal
+
+    lock, got = threading.Lock(), []
+    with lock:  # the interrupted main thread, inside queue.get() or Event.wait()
+        _off_the_signal(lambda: got.append(lock.acquire(timeout=1.0)))
+    deadline = time.monotonic() + 5.0
+    while not got and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert got == [True]

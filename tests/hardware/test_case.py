@@ -1,10 +1,13 @@
 """The DIN-rail housing, checked on the STL files that hardware/case/export.sh makes with openscad.
 
-One export per test session (about 15 s on 2 cores), then: every part is a closed solid that prints
-without supports, the assembled case fits the DIN 43880 envelope, the clip holds on a TS35 rail,
-and the bought parts (Pi, LCD, converter, LOG module, button, cables) keep their clearance to every wall.
+One export per test session (about 8 s of CPU; the next run reuses it while the models are
+unchanged), then: every part is a closed solid that prints without supports, the assembled case
+fits the DIN 43880 envelope, the clip holds on a TS35 rail, and the bought parts (Pi, LCD,
+converter, LOG module, button, cables) keep their clearance to every wall.
 """
 
+import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -30,15 +33,48 @@ def _param(name):
     return float(match.group(1))
 
 
+def _export_key() -> str:
+    """What the export depends on: openscad's version and every file of hardware/case/ (the
+    models, params.scad and export.sh itself)."""
+    version = subprocess.run(["openscad", "--version"], capture_output=True, text=True, timeout=60)
+    digest = hashlib.sha256((version.stdout + version.stderr).encode())
+    for path in sorted(p for p in CASE.iterdir() if p.is_file()):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:20]
+
+
+def _keep(out: Path, log: str, kept: Path) -> None:
+    """Keeps a successful export for the next run (replacing the one of older models)."""
+    (out / "export.log").write_text(log)
+    for old in kept.parent.iterdir():
+        shutil.rmtree(old, ignore_errors=True)
+    partial = kept.parent / f".{kept.name}.{os.getpid()}"
+    shutil.copytree(out, partial)
+    try:
+        partial.rename(kept)
+    except OSError:  # another run kept the same export first
+        shutil.rmtree(partial, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def exported(tmp_path_factory):
+def exported(tmp_path_factory, pytestconfig):
+    """The export of the models as they are. openscad gives the same files for the same models,
+    so a run whose models, export.sh and openscad are unchanged reuses the previous run's export
+    from pytest's cache directory (.pytest_cache/d/case-export; -p no:cacheprovider or a change to
+    any of them exports again). export.sh itself runs every time in the broken-model test."""
     if shutil.which("openscad") is None:
         pytest.fail("openscad is not installed: apt-get install openscad")
+    cache = getattr(pytestconfig, "cache", None)
+    kept = cache.mkdir("case-export") / _export_key() if cache is not None else None
+    if kept is not None and (kept / "export.log").is_file():
+        return kept, (kept / "export.log").read_text()
     out = tmp_path_factory.mktemp("case")
     run = subprocess.run(
         [str(CASE / "export.sh"), str(out)], capture_output=True, text=True, timeout=300
     )
     assert run.returncode == 0, f"export.sh failed:\n{run.stdout}\n{run.stderr}"
+    if kept is not None:
+        _keep(out, run.stdout, kept)
     return out, run.stdout
 
 

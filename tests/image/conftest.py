@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -12,10 +13,7 @@ import pytest
 from image_helpers import BUILD_SH
 
 
-@pytest.fixture(scope="session")
-def wheel(tmp_path_factory) -> Path:
-    """The wheel exactly as image/build.sh builds it for the image."""
-    out = tmp_path_factory.mktemp("dist")
+def _build_wheel(out: Path) -> Path:
     result = subprocess.run(
         ["bash", str(BUILD_SH), "wheel", str(out)],
         capture_output=True, text=True, timeout=300,
@@ -25,3 +23,25 @@ def wheel(tmp_path_factory) -> Path:
     path = Path(result.stdout.strip().splitlines()[-1])
     assert path.parent.resolve() == out.resolve() and path.is_file(), result.stdout
     return path
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory) -> Path:
+    """The wheel exactly as image/build.sh builds it for the image.
+
+    Under pytest-xdist the files that need it may run in different workers: the first builds it
+    into the run's shared temporary directory and the others wait for it and use it (a lock file),
+    so one run builds it once."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return _build_wheel(tmp_path_factory.mktemp("dist"))
+    shared = tmp_path_factory.getbasetemp().parent   # this run's directory, shared by its workers
+    out = shared / "wheel-dist"
+    with open(shared / "wheel.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        built = out / "built"
+        if built.is_file():
+            return Path(built.read_text())
+        out.mkdir(exist_ok=True)
+        path = _build_wheel(out)
+        built.write_text(str(path))
+        return path
