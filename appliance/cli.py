@@ -114,8 +114,37 @@ def cmd_render(args) -> int:
     return 0
 
 
+_HELP_WIDTH: int | None = None
+
+
+def _help_width() -> int:
+    """The width argparse would take (shutil.get_terminal_size() less 2), asked once."""
+    global _HELP_WIDTH
+    if _HELP_WIDTH is None:
+        import os
+
+        columns = os.environ.get("COLUMNS", "")
+        width = int(columns) if columns.isdigit() else 0
+        if width <= 0:
+            try:
+                width = os.get_terminal_size(sys.__stdout__.fileno()).columns
+            except (AttributeError, ValueError, OSError):
+                width = 0
+        _HELP_WIDTH = (width or 80) - 2
+    return _HELP_WIDTH
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser with the help width asked once. argparse makes a formatter for every
+    add_argument, and each imports shutil (with bz2, lzma and zlib) and asks the terminal: 2.6 ms
+    of CPU of `wallbox run` before the first setpoint. Subparsers are made with this class too."""
+
+    def _get_formatter(self):
+        return self.formatter_class(prog=self.prog, width=_help_width())
+
+
 def build_parser(full: bool = True) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="wallbox",
         description="Charges an electric car from the grid allowance plus PV through a Vestel EVC04 "
                     "wallbox, with Fronius inverter data (FTP push, Solar API or Modbus SunSpec).",
@@ -198,12 +227,15 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    from display.output import OutputError
-
     try:
         _check_chart_path(args)
         return args.func(args)
-    except OutputError as e:
+    except OSError as e:
+        # display.output (and Pillow with it) is not imported for this: `run` would load Pillow
+        # before the first setpoint. Only a command that loaded it can have raised its error.
+        output = sys.modules.get("display.output")
+        if output is None or not isinstance(e, output.OutputError):
+            raise
         print(f"wallbox {args.command}: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -40,8 +40,12 @@ def default_config_path() -> str:
     return DEFAULT_CONFIG_PATH
 
 
+# Every dataclass here has a docstring: for one without, dataclass() formats an inspect.signature()
+# as its docstring at import, on the way to the first setpoint.
 @dataclass(frozen=True)
 class Problem:
+    """One thing wrong in a settings file: the key, the value found and what is allowed."""
+
     key: str
     value: Any
     allowed: str
@@ -79,6 +83,8 @@ _PUSH_SERVICE = "the inverter's Push Service (Settings -> Push Service -> FTP)"
 
 @dataclass(frozen=True)
 class GridSettings:
+    """[grid]: what the grid operator allows and the house's grid connection."""
+
     allowance_w: int = key(11000, Int(0, 100_000), "W", help="what the grid operator allows the wallbox "
                            "to draw from the grid")
     phases: int = key(3, Choice((1, 3)), help="3 for a three-phase connection, 1 for single-phase")
@@ -89,6 +95,8 @@ class GridSettings:
 
 @dataclass(frozen=True)
 class WallboxSettings:
+    """[wallbox]: which EVC04 and how the appliance reaches it."""
+
     kind: str = key("ems", Choice(("ems", "meter")), help="ems = an EVC04 with the network module (EMS "
                     "registers); meter = a basic EVC04 driven as its energy meter; `wallbox probe` tells which")
     transport: str = key("rtu", Choice(("rtu", "tcp")), help="rtu = RS-485 through the USB converter, "
@@ -126,6 +134,8 @@ class WallboxSettings:
 
 @dataclass(frozen=True)
 class FroniusSettings:
+    """[fronius]: where the inverter's data comes from."""
+
     source: str = key("push", Choice(("push", "solar_api", "sunspec")), help="push = the inverter pushes "
                       "by FTP; solar_api = poll the Solar API; sunspec = read Modbus TCP SunSpec")
     ftp_host: str = key("0.0.0.0", IpAddress(), help="the address to listen on; 0.0.0.0 = every interface")
@@ -154,6 +164,8 @@ class FroniusSettings:
 
 @dataclass(frozen=True)
 class BatterySettings:
+    """[battery]: the home battery's share of the PV."""
+
     priority_soc_pct: int = key(50, Int(0, 100), "%", help="below this charge the home battery comes "
                                 "before the car")
     car_may_discharge: bool = key(False, Bool(), help="whether the car may draw from the home battery")
@@ -161,6 +173,8 @@ class BatterySettings:
 
 @dataclass(frozen=True)
 class DimmingSettings:
+    """[dimming]: the grid operator's control input."""
+
     pin: int = key(0, Int(0, 27), note="BCM number; 0 = off", help="the grid operator's control input")
     active_level: str = key("low", Choice(("low", "high")), help="the level that means dimmed")
     dimmed_allowance_w: int = key(4200, Int(0, 100_000), "W", help="the allowance while dimmed")
@@ -168,6 +182,8 @@ class DimmingSettings:
 
 @dataclass(frozen=True)
 class ControlSettings:
+    """[control]: the charging mode, the ramp and the schedule."""
+
     mode: str = key("fast", Choice(MODES), help="fast | pv | minpv | off")
     ramp_up_interval_s: float = key(30.0, Num(0, 3600), "s", help="at most one raise per interval")
     enable_delay_s: float = key(60.0, Num(0, 3600), "s", help="kept for older files: pv mode starts by the PV-surplus control (30 s of surplus, at once at plug-in)")
@@ -180,6 +196,8 @@ class ControlSettings:
 
 @dataclass(frozen=True)
 class DisplaySettings:
+    """[display]: the LCD (or a PNG file) and its wiring."""
+
     backend: str = key("st7735", Choice(DISPLAY_BACKENDS), help="st7735 (the LCD) | png | none")
     png_path: str = key("/run/wallbox/screen.png", FilePath("/run/wallbox/screen.png"),
                         help="backend png: the picture file")
@@ -199,6 +217,8 @@ class DisplaySettings:
 
 @dataclass(frozen=True)
 class ButtonSettings:
+    """[button]: the front push button."""
+
     pin: int = key(21, Int(0, 27), note="BCM number; 0 = no button", help="the push button")
     pause_minutes: float = key(10.0, Num(0, 1440), "min", "0 = until resumed", help="a short press pauses")
     long_press_s: float = key(2.0, Num(0.5, 10), "s")
@@ -206,6 +226,8 @@ class ButtonSettings:
 
 @dataclass(frozen=True)
 class StateSettings:
+    """[state]: where the appliance keeps its state and control socket."""
+
     dir: str = key("/var/lib/wallbox", FilePath("/var/lib/wallbox", required="must not be empty"),
                    help="mode, pause and the charging-session log")
     control_socket: str = key("/run/wallbox/control.sock", FilePath(
@@ -215,6 +237,8 @@ class StateSettings:
 
 @dataclass(frozen=True)
 class WebSettings:
+    """[web]: the status page on the LAN."""
+
     enabled: bool = key(True, Bool(), help="the web page on the LAN")
     host: str = key("0.0.0.0", IpAddress(), help="the address to listen on")
     port: int = key(8080, Int(1, 65535), help="the web page's port")
@@ -224,6 +248,8 @@ class WebSettings:
 
 @dataclass(frozen=True)
 class MqttSettings:
+    """[mqtt]: the broker the appliance reports to."""
+
     host: str = key("", Host("192.168.178.10"), help='the MQTT broker; "" = MQTT off')
     port: int = key(1883, Int(1, 65535), help="1883, or 8883 with tls")
     username: str = key("", Text())
@@ -238,6 +264,8 @@ class MqttSettings:
 
 @dataclass(frozen=True)
 class Settings:
+    """All of wallbox.toml, one frozen dataclass per section."""
+
     grid: GridSettings = field(default_factory=GridSettings)
     wallbox: WallboxSettings = field(default_factory=WallboxSettings)
     fronius: FroniusSettings = field(default_factory=FroniusSettings)

@@ -26,16 +26,15 @@ from . import __version__, messages
 from .chargers.base import Charger, PhaseSwitcher
 from .commands import Request, validate
 from .config import Settings
-from .control_socket import ControlServer
 from .core import ApplianceCore, Clocks
 from .policy.control import PolicySettings
 from .policy.phases import PhaseSettings
 from .policy.types import Command
-from .runtime_parts import battery_rules, dimming_monitor, make_charger  # noqa: F401 (make_charger: re-exported)
+from .runtime_parts import make_charger  # noqa: F401 (re-exported)
+from .runtime_parts import battery_rules, dimming_monitor, no_data_hint
 from .sdnotify import SystemdNotifier
 from .sessions import SessionTracker
 from .sources.fronius import Measurement
-from .sources.ftp_receiver import FtpReceiver
 from .state import StateStore
 
 log = logging.getLogger("appliance")
@@ -83,8 +82,9 @@ class Runtime:
         self._stop = threading.Event()
         self.notifier = notifier or SystemdNotifier()
         self.settings_error = settings_error
-        self.receiver, self.poller = self._sources(settings.fronius, clock)
-        self.control_server = ControlServer(settings.state.control_socket, self._socket_request)
+        # Made in start() after the first setpoint: the FTP server (pyftpdlib) and the control
+        # socket cost 10-20 ms of imports that the wallbox's first setpoint need not wait for.
+        self.receiver = self.poller = self.control_server = None
         self.display, self.on_frame = display_backend, on_frame
         self.backlight = BacklightTimer(settings.display.backlight_timeout_s, clock)
         self._backlight_shown: bool | None = None
@@ -103,6 +103,8 @@ class Runtime:
         source = getattr(f, "source", "push")
         receiver = poller = None
         if source == "push":
+            from .sources.ftp_receiver import FtpReceiver
+
             receiver = FtpReceiver(
                 host=f.ftp_host, port=f.ftp_port, user=f.ftp_user, password=f.ftp_password,
                 allowed_ips=f.allowed_ips, on_measurement=self._measurement_arrived,
@@ -166,13 +168,6 @@ class Runtime:
                                    s.failsafe_current_a, s.wallbox.failsafe_timeout_s))
         # The wallbox first: its failsafe registers are set before anything else happens.
         self.charger.start()
-        ready = self._start_sources()
-        try:
-            self.control_server.start()
-        except (OSError, ValueError) as exc:
-            log.error("The control socket %s could not be opened (%s): wallbox status/mode/pause will "
-                      "not reach this service.", s.state.control_socket, exc)
-        self._open_button()
         if self.dimming is not None:
             self.dimming.attach(lambda: self.inbox.put(("dimming", None)))
             log.info("Grid operator dimming input on BCM%d: %.1f kW from the grid while it is active.",
@@ -180,11 +175,30 @@ class Runtime:
         state = self.core.state
         if state.mode != s.control.mode or state.paused:
             log.info(messages.restored(self.core.store.path, state.mode, state.paused))
+        # The first setpoint: no inverter data yet, so the allowance alone (or less: the restored
+        # mode and pause, the dimming input), before the data sources and the socket are set up.
+        self.core.no_data_hint = no_data_hint(s.fronius)
+        self.cycle()
+        self.receiver, self.poller = self._sources(s.fronius, self.clock)
+        ready = self._start_sources()
+        self._open_control_socket()
+        self._open_button()
         listen = getattr(self.charger, "on_change", None)
         if callable(listen):  # the driver says when its reading or health changed: no need to poll
             listen(lambda: self.inbox.put(("charger", None)))
         self.remote.open()
         self.notifier.ready(f"Charging control running; {ready}.")
+
+    def _open_control_socket(self) -> None:
+        from .control_socket import ControlServer
+
+        path = self.settings.state.control_socket
+        self.control_server = ControlServer(path, self._socket_request)
+        try:
+            self.control_server.start()
+        except (OSError, ValueError) as exc:
+            log.error("The control socket %s could not be opened (%s): wallbox status/mode/pause will "
+                      "not reach this service.", path, exc)
 
     def _start_sources(self) -> str:
         """Starts the inverter data sources; returns what systemd's status line says about them."""
@@ -193,8 +207,6 @@ class Runtime:
         if self.receiver is not None:
             self.receiver.start()
             host, port = self.receiver.address
-            self.core.no_data_hint = (f"Check the inverter's Push Service (server, port {port}, user "
-                                      "and password).")
             log.info("Waiting for inverter pushes by FTP on %s:%d (user %s).", host, port, f.ftp_user)
             ready = f"FTP on port {port}"
         if self.poller is None:
@@ -202,13 +214,11 @@ class Runtime:
         self.poller.start()
         if getattr(f, "source", "push") == "sunspec":
             where = f"{f.sunspec_host}:{f.sunspec_port}"
-            self.core.no_data_hint = f"Check that the inverter answers Modbus TCP (SunSpec) at {where}."
             log.info("Reading the inverter over Modbus TCP (SunSpec) at %s.", where)
             return f"SunSpec at {where}"
         if self.receiver is not None:
             log.info("Polling the inverter's Solar API at %s as a fallback.", f.solar_api_url)
             return ready
-        self.core.no_data_hint = f"Check that the inverter's Solar API answers at {f.solar_api_url}."
         log.info("Polling the inverter's Solar API at %s.", f.solar_api_url)
         return f"Solar API at {f.solar_api_url}"
 
@@ -240,7 +250,8 @@ class Runtime:
             self.poller.stop()
         if self.receiver is not None:
             self.receiver.stop()
-        self.control_server.stop()
+        if self.control_server is not None:
+            self.control_server.stop()
         if self.button is not None:
             self.button.close()
         if self.dimming is not None:

@@ -37,3 +37,14 @@ def dimming_monitor(settings: Settings):
     from .dimming import DimmingMonitor, DimmingSettings
 
     return DimmingMonitor.open(DimmingSettings.from_settings(settings), Path(settings.state.dir))
+
+
+def no_data_hint(fronius) -> str:
+    """What to check when no inverter data comes: the first cycle's warning ends with it."""
+    source = getattr(fronius, "source", "push")
+    if source == "sunspec":
+        return (f"Check that the inverter answers Modbus TCP (SunSpec) at "
+                f"{fronius.sunspec_host}:{fronius.sunspec_port}.")
+    if source == "solar_api":
+        return f"Check that the inverter's Solar API answers at {fronius.solar_api_url}."
+    return f"Check the inverter's Push Service (server, port {fronius.ftp_port}, user and password)."

@@ -57,10 +57,11 @@ def run_service(settings: Settings, config_path: str | None = None) -> int:
     """`wallbox run`: runs until SIGTERM or Ctrl-C, then stops cleanly with exit code 0.
 
     The wallbox comes first: the runtime starts the driver (failsafe registers, safety rule 5) and
-    the first control cycle hands it the first setpoint; only then is the screen set up. Waking
-    the LCD takes 0.6 s of waits the ST7735 datasheet asks for (display/panel_st7735.py) plus
-    Pillow's import, all of which used to come before the wallbox was even connected. The control
-    loop starts with a cycle, so the screen shows its first picture at once.
+    its first control cycle hands it the first setpoint, before the FTP server and the control
+    socket are set up (Runtime.start); only then is the screen set up. Waking the LCD takes 0.6 s
+    of waits the ST7735 datasheet asks for (display/panel_st7735.py) plus Pillow's import, all of
+    which used to come before the wallbox was even connected. The control loop starts with a
+    cycle, so the screen shows its first picture at once.
     """
     from .runtime import Runtime
 
@@ -79,7 +80,6 @@ def run_service(settings: Settings, config_path: str | None = None) -> int:
             # A port in use or a device that cannot be opened: the fix is outside this program.
             log.error("The appliance cannot start: %s", _start_problem(exc, config_path or "the settings"))
             return 2
-        runtime.cycle()  # the first setpoint, before the screen
         runtime.display = _open_display(settings)
         runtime.run()
     finally:

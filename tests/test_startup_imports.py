@@ -136,3 +136,83 @@ def test_basic_box_with_png_screen_loads_no_ems_driver(tmp_path):
     assert _unexpected(modules, NEVER_WITHOUT_ASKING) == {}
     # The EMS driver (its client, link and status schedule) is for boxes with the network module.
     assert not _loaded(modules, "appliance.chargers.vestel_ems")
+
+
+#: What `wallbox run` sets up only after the first setpoint (README, "Performance": start-up).
+AFTER_THE_FIRST_SETPOINT = {
+    "pyftpdlib": "the FTP server for the pushes (Runtime.start, after the first cycle)",
+    "crypt": "pyftpdlib's authorizers (five crypt() calls at import)",
+    "appliance.sources.ftp_receiver": "the FTP server for the pushes",
+    "appliance.control_socket": "the control socket",
+    "PIL": "the screen (service.run_service opens it after the first setpoint)",
+    "display": "the screen; `wallbox run` needs no display.output for its error messages",
+    "shutil": "argparse's help width (cli._Parser asks the terminal once, without shutil)",
+}
+
+_FIRST_CYCLE = """
+import json, sys
+from appliance import cli, runtime
+
+first = {}
+cycle = runtime.Runtime.cycle
+
+def recording(self):
+    if not first:
+        first["modules"] = sorted(sys.modules)
+        self.stop()   # run_service goes on setting up, then stops at once
+    cycle(self)
+
+runtime.Runtime.cycle = recording
+code = cli.main(["run", "--config", sys.argv[1]])
+print(json.dumps(first["modules"]))
+sys.exit(code)
+"""
+
+
+def test_run_loads_neither_the_ftp_server_nor_the_socket_nor_pillow_before_the_first_setpoint(tmp_path):
+    # The whole `wallbox run` command, screen on: the first cycle (the first setpoint) comes before
+    # the FTP server, the control socket and the screen are set up, and nothing loads them early.
+    config = _settings(tmp_path, f'transport = "tcp"\nhost = "127.0.0.1"\nport = {_free_port()}',
+                       display=f'backend = "png"\npng_path = "{tmp_path / "screen.png"}"')
+    done = subprocess.run([sys.executable, "-c", _FIRST_CYCLE, str(config)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    modules = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert _loaded(modules, "appliance.chargers.vestel_ems")
+    loaded_early = {name: why for name, why in AFTER_THE_FIRST_SETPOINT.items() if _loaded(modules, name)}
+    assert loaded_early == {}
+    # ... and after it the service did set them up: it logged the FTP server and the socket.
+    assert "Waiting for inverter pushes by FTP" in done.stdout and "Listening for commands" in done.stdout
+
+
+def test_the_settings_kinds_are_frozen_values_that_dataclass_does_not_generate():
+    # dataclass() compiles six methods per class at import: the 15 kinds share Kind's instead.
+    from dataclasses import FrozenInstanceError, is_dataclass
+
+    from appliance import config_keys as ck
+
+    kinds = [c for c in vars(ck).values() if isinstance(c, type) and issubclass(c, ck.Kind) and c is not ck.Kind]
+    assert len(kinds) >= 15 and [k.__name__ for k in kinds if is_dataclass(k)] == []
+    assert ck.Int(0, 5) == ck.Int(lo=0, hi=5) and hash(ck.Int(0, 5)) == hash(ck.Int(lo=0, hi=5))
+    assert ck.Int(0, 5) != ck.Num(0, 5) and ck.Int(0, 5) != ck.Int(0, 6)
+    assert ck.OptionalInt(1, 2)._fields == ("lo", "hi") and repr(ck.Choice((1, 3))) == "Choice(values=(1, 3))"
+    assert ck.Text().max_chars == 200 and ck.Text(required="x").required == "x"
+    with pytest.raises(FrozenInstanceError):
+        ck.Int(0, 5).lo = 1
+    with pytest.raises(TypeError):
+        ck.Int(0)
+    with pytest.raises(TypeError):
+        ck.Bool(1)
+
+
+def test_the_dataclasses_of_the_settings_and_policy_have_docstrings():
+    # Without one, dataclass() formats an inspect.signature() as the docstring at import.
+    import importlib
+    from dataclasses import is_dataclass
+
+    names = ("appliance.config", "appliance.config_keys", "appliance.policy.phases",
+             "appliance.policy.pv_surplus")
+    missing = [f"{name}.{cls.__name__}" for name in names for cls in vars(importlib.import_module(name)).values()
+               if is_dataclass(cls) and isinstance(cls, type) and cls.__module__ == name
+               and (cls.__doc__ or "").startswith(cls.__name__ + "(")]
+    assert missing == []

@@ -42,6 +42,8 @@ class PhaseReason(enum.Enum):
 
 @dataclass(frozen=True)
 class PhaseSettings:
+    """When to switch between one and three phases, and how long to wait."""
+
     one_phase_below_w: float = 3700.0
     three_phase_above_w: float = 4500.0
     pause_s: float = 120.0
@@ -63,6 +65,8 @@ class PhaseSettings:
 
 @dataclass(frozen=True)
 class PhaseCommand:
+    """A decision to switch the phase count."""
+
     phases: int                     # the phase count to ask the wallbox for (and count with)
     hold_current: bool              # True: the current must be 0 now (a switch is under way)
     reason: PhaseReason
@@ -71,6 +75,8 @@ class PhaseCommand:
 
 @dataclass(frozen=True)
 class PhaseState:
+    """What the 1p/3p decision remembers between two moments."""
+
     wanted_phases: int | None = None   # the phase count the surplus asks for
     wanted_since_s: float | None = None
     switching_to: int | None = None    # pausing before a switch to this phase count

@@ -74,6 +74,8 @@ def cost_ratio(history: tuple[tuple[float, float, float, float], ...]) -> float:
 
 @dataclass(frozen=True)
 class PvSurplusSettings:
+    """How the PV-surplus control starts, follows and stops charging."""
+
     min_current_a: int = 6
     max_current_a: int = 32
     voltage_v: float = 230.0
@@ -133,6 +135,8 @@ class SurplusReading:
 
 @dataclass(frozen=True)
 class PvProposal:
+    """What the PV-surplus control proposes at one moment."""
+
     target_a: int                     # 0 = not charging; else the current the surplus carries
     reason: PvReason
     deficit_wh: float = 0.0           # grid energy paid while holding (stop at stop_deficit_wh)
@@ -141,6 +145,8 @@ class PvProposal:
 
 @dataclass(frozen=True)
 class PvState:
+    """What the PV-surplus control remembers between two moments."""
+
     connected: bool = False
     charging: bool = False
     setpoint_a: int = 0
