@@ -15,6 +15,7 @@ import pytest
 from appliance.chargers.base import Charger, PhaseSwitcher
 from appliance.chargers.vestel_meter import MeterCharger
 from appliance.chargers.vestel_meter.listen import listen_on_bus
+from appliance.chargers.vestel_meter.charger import LOG_QUICK_S, LOG_SLOW_S
 from appliance.chargers.vestel_meter.grant import evaluations_to_shed
 from appliance.sim.basic_wallbox import EVALUATION_S, ScaledClock, SimulatedBasicWallbox, basic_box_on_ptys, socat_pair
 from appliance.sim.wallbox import SimulatedWallbox
@@ -97,6 +98,27 @@ def test_postures_pause_setpoint_0_undecided_and_stale_log_and_health_says_which
     driver.meter.last_poll_at = clock.now_s                 # the box still polls
     assert driver.reported_current_a() == LIMIT_A + 4
     assert "No LOG lines from the wallbox for 13 s (limit 13 s)" in driver.health().problem
+
+
+def test_the_log_is_read_every_second_while_the_grant_moves_and_every_3_s_while_it_holds():
+    driver, clock = fed_driver(CHARGING)       # the box grants 10 A, the car draws 9.8 A
+    assert driver.log_interval_s() == LOG_QUICK_S   # no decision yet: the LOG is wanted soon
+    woken = driver.log_reader._hurry
+    driver.set_setpoint(10)
+    assert woken.is_set()                           # a new setpoint asks for a burst at once
+    assert driver.log_interval_s() == LOG_SLOW_S    # grant = setpoint: the box holds
+    woken.clear()
+    driver.set_setpoint(10)
+    assert not woken.is_set()                       # the same setpoint again: no extra burst
+    driver.set_setpoint(8)
+    assert driver.log_interval_s() == LOG_QUICK_S   # it is to shed: watch each evaluation
+    driver.set_setpoint(13)
+    assert driver.log_interval_s() == LOG_QUICK_S   # headroom is offered: never offer it twice
+    driver.set_setpoint(0)
+    assert driver.log_interval_s() == LOG_SLOW_S    # paused
+    driver.set_setpoint(10)
+    clock.now_s += LOG_SLOW_S + LOG_QUICK_S + 0.1
+    assert driver.log_interval_s() == LOG_QUICK_S   # a burst went missing: look again every second
 
 
 def test_reading_from_the_log_and_implausible_values_logged_once(caplog):

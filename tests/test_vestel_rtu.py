@@ -9,12 +9,16 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
 import time
 
 import pytest
+import serial
+from pymodbus.framer import FramerRTU
 
 from appliance.sim.wallbox import SimulatedWallbox
 from appliance.chargers.vestel_ems import VestelClient, WallboxLink
+from appliance.chargers.vestel_ems.registers import REGISTERS, plan_reads
 from appliance.chargers.vestel_ems.schedule import StatusSchedule
 from waiting import wait_until
 
@@ -99,3 +103,35 @@ def test_link_keeps_the_box_alive_over_rtu(rtu_sim):
         assert len(state_reads) >= 5  # the car's state every 0.3 s while it charges
     finally:
         link.stop()
+
+
+
+def test_an_answer_that_comes_in_pieces_is_read_whole_without_waiting_for_the_timeout(pty_pair):
+    """The client sleeps in select() until bytes come and hands pymodbus what has come: a frame
+    whose bytes arrive 50 ms apart is still one answer, taken as soon as it is whole."""
+    tty_box, tty_appliance = pty_pair
+    box = serial.Serial(tty_box, 9600, timeout=2)
+    frame = bytes([255, 4, 2, 0, 7])   # unit 255, read input registers, 2 bytes: the value 7
+    answer = frame + FramerRTU.compute_CRC(frame).to_bytes(2, "big")
+    sent: list[float] = []
+
+    def answer_in_pieces():
+        if len(box.read(8)) == 8:
+            box.write(answer[:3])
+            time.sleep(0.05)
+            box.write(answer[3:])
+            sent.append(time.monotonic())
+
+    thread = threading.Thread(target=answer_in_pieces)
+    thread.start()
+    client = VestelClient.rtu(tty_appliance, baudrate=9600, parity="N", timeout_s=2.0)
+    try:
+        assert client.connect()
+        values = client.read_run(plan_reads([REGISTERS["cable_state"]])[0])
+        done = time.monotonic()
+    finally:
+        thread.join(5)
+        client.close()
+        box.close()
+    assert values == {"cable_state": 7}
+    assert sent and done - sent[0] < 1.0   # not after the 2 s timeout

@@ -54,6 +54,8 @@ def meter_emulation(seconds: float, progress) -> list[Figure]:
         rig.close()
     if not answers:
         raise RuntimeError(f"the service answered none of {polls} meter polls; see {rig.service.log_path}")
+    progress("idle wakeups per thread, basic box: " + ", ".join(
+        f"{k} {v:.1f}/s" for k, v in sorted(per_thread.items(), key=lambda kv: -kv[1]) if v > 0))
     answer_p99 = p99(answers)
     return [
         Figure("meter emulation: poll -> answer while the control loop is busy, p99", answer_p99, "ms", 20.0,

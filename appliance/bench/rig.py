@@ -348,6 +348,16 @@ class Rig:
         return [(r.at_s, r.values[0]) for r in list(self.wallbox.requests)
                 if r.function_code == 6 and r.address == SETPOINT_REGISTER and r.at_s >= since_s]
 
+    def wait_for_setpoint(self, value: int, since_s: float, timeout_s: float) -> float | None:
+        """When the box got the setpoint `value` (its clock), waiting for it without polling: a bench
+        loop that looked every 0.5 ms took CPU and the GIL from the very threads it timed."""
+        def hit() -> float | None:
+            return next((at for at, v in self.setpoint_writes(since_s) if v == value), None)
+
+        with self.wallbox.request_seen:
+            self.wallbox.request_seen.wait_for(lambda: hit() is not None, timeout_s)
+            return hit()
+
     def wait_for_first_setpoint(self, timeout_s: float = 30.0) -> float:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

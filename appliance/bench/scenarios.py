@@ -116,14 +116,9 @@ def _staircase(rig: Rig, ftp: ftplib.FTP, latencies: list[float], wanted: int, r
         conn.close()
         t0 = time.monotonic()  # the upload is complete: from here on it is the appliance's time
         ftp.voidresp()
-        deadline = t0 + 5
-        while time.monotonic() < deadline:
-            hits = [at for at, value in rig.setpoint_writes(t0) if value == want_a]
-            if hits:
-                if step < 16:  # the first push of a staircase raises from 15 A: not a reaction
-                    latencies.append(1000 * (hits[0] - t0))
-                break
-            time.sleep(0.0005)
+        hit = rig.wait_for_setpoint(want_a, t0, timeout_s=5.0)
+        if hit is not None and step < 16:  # the first push of a staircase raises from 15 A: not a reaction
+            latencies.append(1000 * (hit - t0))
         time.sleep(0.05 + 4 * reply_s)  # let the link settle (status reads) before the next push
 
 

@@ -72,7 +72,8 @@ class Charger(Protocol):
         """Stop the thread and release the transport."""
 
     def set_setpoint(self, current_a: int) -> None:
-        """Hand over the setpoint (0 or min..limit A) and wake the driver. Never blocks, never raises."""
+        """Hand over the setpoint (0 or min..limit A) and wake the driver. Never waits for the box (at
+        most a few ms for an idle driver thread to take it up), never raises."""
 
     def reading(self) -> ChargerReading | None:
         """The newest plausible reading, or None."""

@@ -59,8 +59,8 @@ class SimulatedWallbox(ModbusServing):
         self.firmware = firmware
         # How long a car takes to charge again after its phases were switched.
         self.phase_switch_s = phase_switch_s
-
         self._lock = threading.RLock()
+        self.request_seen = threading.Condition(self._lock)  # notified for every request recorded
         now = clock()
         self._started_mono = now
         self._started_wall = time.time()

@@ -96,6 +96,7 @@ class ModbusServing:
                 self.requests.append(SimRequest(self._clock(), fc, address, count, values, unlisted))
                 if len(self.requests) > self.max_records:
                     del self.requests[: self.max_records // 2]
+                self.request_seen.notify_all()
         return pdu
 
     def _trace_connect(self, connected: bool) -> None:

@@ -141,9 +141,9 @@ class VestelClient:
         unit_id: int = 255,
         timeout_s: float = 1.0,
     ) -> VestelClient:
-        from pymodbus.client import ModbusSerialClient
+        from .serial_client import WaitingSerialClient
 
-        client = ModbusSerialClient(
+        client = WaitingSerialClient(
             serial_port,
             baudrate=baudrate,
             bytesize=8,

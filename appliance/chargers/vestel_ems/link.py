@@ -3,12 +3,11 @@
 One thread owns the Modbus client. The control loop only hands the setpoint over and wakes the
 thread, so it never waits for the box. Each turn does, in this order: the setpoint (when it changed,
 is due for a refresh or must be written again), the heartbeat (when due), then at most one status
-request; a setpoint or heartbeat therefore never waits behind more than one request.
-
-The heartbeat (6000) is written only while the box holds a setpoint the link could write and the
-box confirmed. When the box refuses the setpoint, or keeps reading back something else, the
-heartbeat stops, so the box falls back to its failsafe current (safety rule 8) until the setpoint
-is accepted again.
+request; a setpoint or heartbeat never waits behind more than one request. Identity waits until
+the setpoint has rested for a while. The heartbeat (6000) is written only while the box holds a
+setpoint the link could write and the box confirmed: when the box refuses the setpoint, or keeps
+reading back something else, the heartbeat stops, so the box falls back to its failsafe current
+(safety rule 8) until the setpoint is accepted again.
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ from ..base import ChargerHealth
 from .client import (
     VestelClient, WallboxError, WallboxIdentity, WallboxRefused, WallboxStatus, _check_current, identity_from_values,
 )
+from .handover import Handover
 from .phases import PHASE_SWITCH_READ, PhaseSwitch
 from .registers import IDENTITY_PLAN
 from .schedule import StatusReads, StatusSchedule
@@ -60,15 +60,14 @@ class WallboxLink:
         self.phase_switch = PhaseSwitch(self, phase_switch_pause_s)
 
         self._lock = threading.Lock()  # guards what the control loop reads; never held during I/O
-        self._wake = threading.Event()
-        self._stop = threading.Event()
+        self._wake, self._stop = Handover(), threading.Event()
         self._thread: threading.Thread | None = None
         self._desired_a: int | None = None
+        self._handed_at = float("-inf")  # when the control loop last handed over a new setpoint
         self._connected = False
         self._last_error: str | None = None
         self._identity: WallboxIdentity | None = None
-        self._identity_tried = False
-        self._ever_connected = False
+        self._identity_tried = self._ever_connected = False
         self._lost_at: float | None = None   # since when the box is away (None: it is not)
         self._connected_at: float | None = None
         self._retry_at = 0.0
@@ -133,7 +132,7 @@ class WallboxLink:
 
     def stop(self) -> None:
         self._stop.set()
-        self._wake.set()
+        self._wake.wake()
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.join(timeout=2 * self.client.timeout_s + 5)
@@ -142,7 +141,8 @@ class WallboxLink:
             self._connected = False
 
     def set_setpoint(self, current_a: int) -> bool:
-        """Hand the setpoint to the link's thread and wake it. Never blocks, never raises.
+        """Hand the setpoint to the link's thread and wake it (an idle thread takes it up before
+        this returns, within 3 ms; one busy with a request is not waited for). Never raises.
 
         True when the value was taken (the link writes it as soon as it can), False when it is not
         a setpoint the box may be given (then nothing changes).
@@ -155,8 +155,9 @@ class WallboxLink:
         with self._lock:
             changed = current_a != self._desired_a
             self._desired_a = current_a
+            self._handed_at = self._clock() if changed else self._handed_at
         if changed:  # the same value every second need not wake the thread (nor take the GIL)
-            self._wake.set()
+            self._wake.wake(hand_over=self._connected)
         return True
 
     def set_phases(self, phases: int) -> bool:
@@ -165,7 +166,7 @@ class WallboxLink:
             self._event(f"Phases not switched: {phases!r} is not 1 or 3.")
             return False
         self.phase_switch.wanted = int(phases)
-        self._wake.set()
+        self._wake.wake()
         return True
 
     def _wanted_a(self) -> int | None:
@@ -182,9 +183,7 @@ class WallboxLink:
                 log.exception("Wallbox link turn failed; reconnecting")
                 self._lost("internal error (see the log above)")
                 delay_s = 1.0
-            if delay_s > 0:
-                self._wake.wait(min(delay_s, 30.0))
-            self._wake.clear()
+            self._wake.sleep(min(delay_s, 30.0))
 
     # --- one turn ---------------------------------------------------------------------------------
     def step(self) -> float:
@@ -207,7 +206,7 @@ class WallboxLink:
         return max(0.0, self._next_due_at() - self._clock())
 
     def _next_due_at(self) -> float:
-        due = [self._reads.next_due_at(), self.phase_switch.next_due_at()]
+        due = [self._reads.next_due_at(self._spare_from()), self.phase_switch.next_due_at()]
         desired = self._wanted_a()
         if desired is not None:
             if desired != self.confirmed_a or self.rewrite:
@@ -217,6 +216,10 @@ class WallboxLink:
         if self._may_heartbeat():
             due.append(self._next_alive_at)
         return min(due)
+
+    def _spare_from(self) -> float:
+        with self._lock:
+            return self._handed_at + self._reads.schedule.spare_after_quiet_s
 
     def _may_heartbeat(self) -> bool:
         desired = self._wanted_a()
@@ -233,6 +236,7 @@ class WallboxLink:
         if not self._setpoint_due(now):
             return
         desired = self._wanted_a()
+        self._wake.taken()  # the control loop, if it waits for the hand-over, may go on
         try:
             self.client.write_setpoint(desired)
         except WallboxRefused as exc:
@@ -279,7 +283,7 @@ class WallboxLink:
         self._next_alive_at = now + self.heartbeat_interval_s
 
     def _read_turn(self, now: float) -> None:
-        planned = self._reads.next(now, quick=self.status_keeper.quick(now))
+        planned = self._reads.next(now, quick=self.status_keeper.quick(now), spare_from=self._spare_from())
         if planned is None:
             return
         if planned.group == "phase_switch":

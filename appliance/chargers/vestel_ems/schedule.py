@@ -23,6 +23,9 @@ class StatusSchedule:
     energy_s: float = 30.0
     limits_s: float = 120.0
     quick_after_change_s: float = 30.0  # how long a change (setpoint, cable, state) keeps it quick
+    # Identity (up to 50 registers a request: 150 ms on a 9600-baud line) waits until the setpoint
+    # has not changed for this long, so that it does not hold up the writes of a control loop at work.
+    spare_after_quiet_s: float = 2.0
 
     def scaled(self, factor: float) -> StatusSchedule:
         """The same schedule, faster (tests over real sockets)."""
@@ -73,8 +76,8 @@ class StatusReads:
         """Read `group` no later than `at`."""
         self._due_at[group] = min(self._due_at[group], at)
 
-    def next(self, now: float, quick: bool) -> PlannedRead | None:
-        """The next request, or None while nothing is due."""
+    def next(self, now: float, quick: bool, spare_from: float = float("-inf")) -> PlannedRead | None:
+        """The next request, or None while nothing is due. Spare requests wait until `spare_from`."""
         if not self._queue:
             for group, plan in STATUS_GROUP_PLANS.items():
                 if self._due_at[group] <= now:
@@ -82,10 +85,13 @@ class StatusReads:
                     self._queue.extend(PlannedRead(group, run, i == len(plan) - 1) for i, run in enumerate(plan))
         if self._queue:
             return self._queue.popleft()
-        return self._spare.popleft() if self._spare else None
+        return self._spare.popleft() if self._spare and now >= spare_from else None
 
-    def next_due_at(self) -> float:
-        return float("-inf") if self._queue or self._spare else min(self._due_at.values())
+    def next_due_at(self, spare_from: float = float("-inf")) -> float:
+        if self._queue:
+            return float("-inf")
+        due = min(self._due_at.values())
+        return min(due, spare_from) if self._spare else due
 
     def complete(self) -> bool:
         """Every status register has been read at least once since the last restart."""

@@ -21,10 +21,16 @@ from .reading import SessionEnergy, car_connected, implausible, reading_from_log
 log = logging.getLogger("appliance.vestel_meter")
 
 DIP_LIMITS_A = (16, 20, 25, 32, 40, 63, 80)
-# The box must get the pause posture within 15 s of LOG silence: the last burst may be a second
-# old when the wire goes quiet and the posture reaches the box at its next poll (another second).
+# The box must get the pause posture within 15 s of LOG silence: a burst's lines count from the
+# moment it was asked for, before the wire went quiet, and the posture reaches the box at its next
+# poll (another second).
 LOG_STALE_AFTER_S = 13.0
 POLLS_MISSING_AFTER_S = 5.0   # the box polls every ~1 s
+# LOG bursts: every second while the meter asks the box to move its grant, so that the new grant is
+# seen before the box's next evaluation (every 5-10 s) and headroom is never offered twice; every
+# 3 s while the box holds or is paused (the reading stays well inside the core's 10 s).
+LOG_QUICK_S = 1.0
+LOG_SLOW_S = 3.0
 
 
 class MeterCharger:
@@ -54,7 +60,8 @@ class MeterCharger:
         self.implausible_count = 0
         self.meter = MeterServer(serial_port, self._meter_values, baudrate=baudrate, parity=parity,
                                  stopbits=stopbits, clock=clock)
-        self.log_reader = LogReader(log_port, baudrate=log_baudrate, clock=clock, time_scale=time_scale)
+        self.log_reader = LogReader(log_port, baudrate=log_baudrate, clock=clock, time_scale=time_scale,
+                                    interval_s=self.log_interval_s)
 
     @classmethod
     def from_settings(cls, settings, clock: Callable[[], float] = time.monotonic) -> "MeterCharger":
@@ -84,7 +91,10 @@ class MeterCharger:
             log.error("Setpoint %s A is below the minimum %s A: pausing instead.", amps, self.min_current_a)
             amps = 0
         with self._lock:
+            changed = self._wanted_a != min(amps, self.dip_limit_a)
             self._wanted_a = min(amps, self.dip_limit_a)
+        if changed:
+            self.log_reader.hurry()   # the grant is about to move: look at it now
 
     # --- the emulated meter -------------------------------------------------------------------
 
@@ -108,6 +118,24 @@ class MeterCharger:
         self._note_posture(posture)
         if posture is not grant.Posture.TRACKING:
             return grant.pause_report_a(self.dip_limit_a)
+        return self._tracking_report_a()
+
+    def log_interval_s(self) -> float:
+        """Seconds until the next LOG burst: slow only while the report cannot move the grant (the
+        box holds at exactly the limit, or charging is paused)."""
+        try:
+            posture, age_s = self.posture(), self.log_age_s()
+            if age_s is None or age_s > LOG_SLOW_S + LOG_QUICK_S:
+                return LOG_QUICK_S   # a burst went missing: look again soon, long before it is stale
+            if posture is grant.Posture.PAUSED:
+                return LOG_SLOW_S
+            if posture is grant.Posture.TRACKING and self._tracking_report_a() == float(self.dip_limit_a):
+                return LOG_SLOW_S
+        except Exception:  # never stop reading the LOG over a bug here
+            log.exception("Choosing the LOG interval failed: reading it every %g s.", LOG_QUICK_S)
+        return LOG_QUICK_S
+
+    def _tracking_report_a(self) -> float:
         box_log = self.log_reader.box_log
         inputs = grant.GrantInputs(limit_a=self.dip_limit_a, wanted_a=self._wanted_a or 0,
                                    grant_a=box_log.grant_a, car_draw_a=box_log.car_draw_a)

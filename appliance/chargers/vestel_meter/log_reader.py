@@ -1,7 +1,7 @@
 """Reads the box's CN28 LOG console through pyserial in its own thread.
 
-Once a burst interval it writes one byte (the box answers any byte with a burst of lines), reads
-what comes back until the next interval and folds every known line into a `BoxLog` snapshot.
+Once a burst interval it writes one byte (the box answers any byte with a burst of lines); at the
+next interval it reads that burst in one go and folds every known line into a `BoxLog` snapshot.
 """
 
 from __future__ import annotations
@@ -19,11 +19,21 @@ OPEN_BURST = b"\r\n"
 
 
 class LogReader:
+    BURST_S = 0.6   # a burst of about 500 bytes takes about this long at 9600 baud
+    # At this interval or below (the grant is moving) a burst is read as soon as it has come, not at
+    # the next interval: the meter sees a new grant 0.6 s after asking, not a second later.
+    READ_EARLY_UP_TO_S = 1.5
+
     def __init__(self, port: str, *, baudrate: int = 9600, burst_interval_s: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic, time_scale: float = 1.0):
+                 clock: Callable[[], float] = time.monotonic, time_scale: float = 1.0,
+                 interval_s: Callable[[], float] | None = None):
         self.port = port
         self.baudrate = baudrate
         self.burst_interval_s = burst_interval_s
+        # Seconds until the next burst, asked after each one (the charger reads slowly while the box
+        # holds and quickly while its grant is on the move); the fixed interval without it.
+        self.interval_s = interval_s or (lambda: self.burst_interval_s)
+        self._hurry = threading.Event()
         self._clock = clock
         self._time_scale = time_scale
         self._assembler = LineAssembler()
@@ -46,12 +56,18 @@ class LogReader:
 
     def stop(self) -> None:
         self._stop.set()
+        self._hurry.set()
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.join(5)
 
-    def feed(self, data: bytes) -> None:
-        """Bytes of the current burst (the thread calls this; tests may too)."""
+    def hurry(self) -> None:
+        """Ask for the next burst now (a new setpoint: the grant is about to move)."""
+        self._hurry.set()
+
+    def feed(self, data: bytes, at: float | None = None) -> None:
+        """Bytes of the current burst (the thread calls this; tests may too); `at`: the clock time
+        its lines count from (now when not given)."""
         for line in self._assembler.feed(data):
             record = parse_line(line)
             if record is None:
@@ -59,14 +75,14 @@ class LogReader:
                 continue
             self.box_log = fold(self.box_log, record)
             self.lines_known += 1
-            self.last_line_at = self._clock()
+            self.last_line_at = self._clock() if at is None else at
 
     def _open(self):
         import serial
 
         try:
             port = serial.Serial(self.port, self.baudrate, bytesize=8, parity="N", stopbits=1,
-                                 timeout=min(0.1, self.burst_interval_s / self._time_scale / 4))
+                                 timeout=0)
         except (serial.SerialException, OSError, ValueError) as exc:
             message = (f"The LOG port {self.describe()} could not be opened ({exc}): check log_port in "
                        "[wallbox] and the RS-485 module on the Pi's UART.")
@@ -92,25 +108,35 @@ class LogReader:
                 port.close()
 
     def _bursts(self, port) -> None:
+        """One wakeup a burst while the box holds: read the last burst whole (it has long arrived),
+        ask for the next one, sleep until it is due; while the grant moves, a second wakeup reads
+        each burst as soon as it has come. A burst's lines count from the moment its byte was
+        written, the earliest they can have come, so their age is never understated. Reading the
+        bytes as they trickled in woke the thread every few bytes (about 8 times a second)."""
         import serial
 
-        window_s = self.burst_interval_s / self._time_scale
-        while not self._stop.is_set():
-            self._assembler.start_burst()
-            try:
-                port.reset_input_buffer()
+        port.timeout = 0   # reads return what has come; the thread sleeps on its own timer
+        asked_at: float | None = None
+        try:
+            while not self._stop.is_set():
+                if asked_at is not None:
+                    self._drain(port, asked_at)
+                self._assembler.start_burst()
                 port.write(OPEN_BURST)
-            except serial.SerialException as exc:
-                raise OSError(str(exc)) from exc
-            ends_at = time.monotonic() + window_s
-            while not self._stop.is_set() and time.monotonic() < ends_at:
-                try:
-                    # Sleep until bytes come or the window ends (not every 0.1 s); a pause between
-                    # bytes hands over what has come.
-                    port.inter_byte_timeout = 0.02 / self._time_scale
-                    port.timeout = max(0.005, ends_at - time.monotonic())
-                    data = port.read(512)
-                except serial.SerialException as exc:
-                    raise OSError(str(exc)) from exc
-                if data:
-                    self.feed(data)
+                asked_at, written = self._clock(), time.monotonic()
+                interval_s = self.interval_s()
+                if interval_s <= self.READ_EARLY_UP_TO_S:
+                    self._stop.wait(self.BURST_S / self._time_scale)
+                    self._drain(port, asked_at)
+                self._hurry.wait(max(0.0, written + interval_s / self._time_scale - time.monotonic()))
+                self._hurry.clear()
+                # Hurried right after asking: give that burst the time it takes to come.
+                self._stop.wait(max(0.0, written + self.BURST_S / self._time_scale - time.monotonic()))
+        except serial.SerialException as exc:
+            raise OSError(str(exc)) from exc
+
+    def _drain(self, port, asked_at: float) -> None:
+        """Feed the burst asked for at `asked_at`."""
+        data = port.read(max(1, port.in_waiting))
+        if data:
+            self.feed(data, at=asked_at)
