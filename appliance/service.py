@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import signal
 import socket
+import sys
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -65,6 +66,10 @@ def run_service(settings: Settings, config_path: str | None = None) -> int:
     """
     from .runtime import Runtime
 
+    # Threads hand work on (a push to the control thread, a setpoint to the link's thread): with
+    # CPython's 5 ms switch interval the woken thread may wait that long for the interpreter lock
+    # while the other one finishes its work. 1 ms bounds that wait.
+    sys.setswitchinterval(0.001)
     runtime = Runtime(settings, display_backend=None)
 
     def on_signal(signum, _frame):

@@ -49,14 +49,15 @@ def rss_split(pid: int) -> str:
 
 
 def wakeups(pid: int) -> dict[str, int]:
-    """Context switches so far per thread (name/tid): each one is a wakeup of that thread."""
+    """Voluntary context switches so far per thread (name/tid): each is a sleep, so a wakeup of
+    that thread. Involuntary ones are not counted: they are preemptions of a thread that was
+    running anyway (by socat, the simulators or other jobs on the machine), not wakeups."""
     out = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
             status = task / "status"
             name = (task / "comm").read_text().strip()
-            out[f"{name}/{task.name}"] = (_status_value(status, "voluntary_ctxt_switches")
-                                          + _status_value(status, "nonvoluntary_ctxt_switches"))
+            out[f"{name}/{task.name}"] = _status_value(status, "voluntary_ctxt_switches")
         except (FileNotFoundError, ProcessLookupError):
             continue  # the thread ended meanwhile
     return out

@@ -84,6 +84,10 @@ class Charger(Protocol):
     def identity(self) -> ChargerIdentity | None:
         """Who answered; None until known."""
 
+    # Optional: `on_change(callback)`, the callback called from the driver's thread (never blocking)
+    # when reading() or health() changed. The runtime then runs a control cycle at once; a driver
+    # without it is looked at every few seconds (runtime.CHARGER_LOOK_S). The EMS driver has it.
+
 
 @runtime_checkable
 class PhaseSwitcher(Protocol):

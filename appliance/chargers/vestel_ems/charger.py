@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from ..base import ChargerHealth, ChargerIdentity, ChargerReading
 from .client import VestelClient, WallboxStatus
@@ -70,6 +71,21 @@ class EmsCharger:
             return None
         switch = self.link.phase_switch
         return reading_from_status(*latest, phases=switch.written if switch.supported else None)
+
+    def on_change(self, callback: Callable[[], None]) -> None:
+        """Calls `callback` (from the link's thread, after its turn) when the reading, its time
+        aside, or the health changed: the control loop then runs a cycle at once instead of
+        looking at the box every few seconds."""
+        seen: list = [None]
+
+        def compare() -> None:
+            r = self.reading()
+            now = (None if r is None else replace(r, at_s=0.0), self.health())
+            if now != seen[0]:
+                seen[0] = now
+                callback()
+
+        self.link.after_turn = compare
 
     def can_switch_phases(self) -> bool:
         """True once the box answered register 405 (a 3-phase box, firmware >= 3.187)."""

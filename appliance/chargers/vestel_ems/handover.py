@@ -11,7 +11,11 @@ thread busy with a request is not waited for: the control loop never waits for t
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Callable
+
+log = logging.getLogger("appliance.vestel")
 
 
 class Handover:
@@ -41,3 +45,12 @@ class Handover:
             finally:
                 self._idle = False
         self._wake.clear()
+
+
+def tell(listener: Callable | None, *args) -> None:
+    """Calls a listener from the link thread; a broken one is logged and must not stop the heartbeat."""
+    try:
+        if listener is not None:
+            listener(*args)
+    except Exception:
+        log.exception("A wallbox listener failed")

@@ -1,13 +1,12 @@
 """The link that keeps a Vestel EMS wallbox told and alive: failsafe, setpoint, heartbeat, status.
 
-One thread owns the Modbus client. The control loop only hands the setpoint over and wakes the
-thread, so it never waits for the box. Each turn does, in this order: the setpoint (when it changed,
-is due for a refresh or must be written again), the heartbeat (when due), then at most one status
-request; a setpoint or heartbeat never waits behind more than one request. Identity waits until
-the setpoint has rested for a while. The heartbeat (6000) is written only while the box holds a
-setpoint the link could write and the box confirmed: when the box refuses the setpoint, or keeps
-reading back something else, the heartbeat stops, so the box falls back to its failsafe current
-(safety rule 8) until the setpoint is accepted again.
+One thread owns the Modbus client. The control loop only hands the setpoint over and wakes the thread,
+so it never waits for the box. Each turn does, in this order: the setpoint (when it changed, is due
+for a refresh or must be written again), the heartbeat (when due), then at most one status request;
+a setpoint or heartbeat never waits behind more than one request. Identity waits until the setpoint
+has rested for a while. The heartbeat (6000) is written only while the box holds a setpoint the link
+could write and the box confirmed: when the box refuses the setpoint, or keeps reading back something
+else, the heartbeat stops, so the box falls back to its failsafe current (rule 8) until it is accepted.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from ..base import ChargerHealth
 from .client import (
     VestelClient, WallboxError, WallboxIdentity, WallboxRefused, WallboxStatus, _check_current, identity_from_values,
 )
-from .handover import Handover
+from .handover import Handover, tell
 from .phases import PHASE_SWITCH_READ, PhaseSwitch
 from .registers import IDENTITY_PLAN
 from .schedule import StatusReads, StatusSchedule
@@ -53,8 +52,8 @@ class WallboxLink:
         self.failsafe_timeout_s = int(failsafe_timeout_s)
         self.heartbeat_interval_s = failsafe_timeout_s / 4.0
         self.setpoint_refresh_s = setpoint_refresh_s
-        self._clock = clock
-        self._on_event = on_event
+        self._clock, self._on_event = clock, on_event
+        self.after_turn: Callable[[], None] | None = None  # EmsCharger.on_change's comparison
         self._reads = StatusReads(schedule)
         self.status_keeper = StatusKeeper(self, self._reads, schedule)
         self.phase_switch = PhaseSwitch(self, phase_switch_pause_s)
@@ -183,6 +182,7 @@ class WallboxLink:
                 log.exception("Wallbox link turn failed; reconnecting")
                 self._lost("internal error (see the log above)")
                 delay_s = 1.0
+            tell(self.after_turn)
             self._wake.sleep(min(delay_s, 30.0))
 
     # --- one turn ---------------------------------------------------------------------------------
@@ -393,8 +393,4 @@ class WallboxLink:
 
     def _event(self, sentence: str) -> None:
         log.info("%s", sentence)
-        if self._on_event is not None:
-            try:
-                self._on_event(sentence)
-            except Exception:  # a broken listener must not stop the heartbeat
-                log.exception("Wallbox event listener failed")
+        tell(self._on_event, sentence)
