@@ -358,6 +358,18 @@ class Rig:
             self.wallbox.request_seen.wait_for(lambda: hit() is not None, timeout_s)
             return hit()
 
+    def wait_for_ftp(self, timeout_s: float = 10.0) -> None:
+        """The service opens its FTP server after the first setpoint: wait until it accepts."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.ftp_port), timeout=0.5).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the service's FTP server did not open; see {self.service.log_path}")
+                time.sleep(0.02)
+
     def wait_for_first_setpoint(self, timeout_s: float = 30.0) -> float:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

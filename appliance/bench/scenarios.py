@@ -132,6 +132,7 @@ def reaction(transport: str, reply_s: float, count: int, progress) -> list[float
         try:
             rig.service.start()
             rig.wait_for_first_setpoint()
+            rig.wait_for_ftp()
             ftp = ftplib.FTP(timeout=5)
             ftp.connect("127.0.0.1", rig.ftp_port)
             ftp.login("fronius", "bench-push")

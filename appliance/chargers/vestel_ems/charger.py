@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import replace
 
 from ..base import ChargerHealth, ChargerIdentity, ChargerReading
 from .client import VestelClient, WallboxStatus
@@ -73,14 +72,17 @@ class EmsCharger:
         return reading_from_status(*latest, phases=switch.written if switch.supported else None)
 
     def on_change(self, callback: Callable[[], None]) -> None:
-        """Calls `callback` (from the link's thread, after its turn) when the reading, its time
-        aside, or the health changed: the control loop then runs a cycle at once instead of
-        looking at the box every few seconds."""
+        """Calls `callback` (from the link's thread, after its turn) when something the core
+        decides on changed: the car plugged in or out, starting or stopping, the box's limit,
+        phases or fault, the link's connection or hold. Power and energy that move with every
+        read while the car charges are left to the next push or look (every few seconds)."""
         seen: list = [None]
 
         def compare() -> None:
-            r = self.reading()
-            now = (None if r is None else replace(r, at_s=0.0), self.health())
+            r, h = self.reading(), self.health()
+            now = (None if r is None else (r.car_connected, r.charging, r.limit_a, r.phases_in_use,
+                                            r.fault, r.offered_a),
+                   h.connected, h.holding, h.problem is None, h.setpoint_a)
             if now != seen[0]:
                 seen[0] = now
                 callback()
