@@ -14,12 +14,13 @@ import shutil
 import socket
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
+from appliance.bench.rig import free_port
 from appliance.sim.basic_wallbox import socat_pair
+from service_settings import settings_file
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,42 +63,6 @@ print(json.dumps(modules))
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _settings(tmp_path: Path, wallbox: str, display: str = 'backend = "none"') -> Path:
-    path = tmp_path / "wallbox.toml"
-    path.write_text(textwrap.dedent(f"""
-        [grid]
-        allowance_w = 11000
-
-        [wallbox]
-        {wallbox}
-
-        [fronius]
-        ftp_host = "127.0.0.1"
-        ftp_port = {_free_port()}
-        ftp_password = "startup-test"
-
-        [display]
-        {display}
-
-        [button]
-        pin = 0
-
-        [web]
-        enabled = false
-
-        [state]
-        dir = "{tmp_path / 'state'}"
-        control_socket = "{tmp_path / 'control.sock'}"
-    """))
-    return path
-
-
 def _modules_after_start(config: Path) -> set[str]:
     done = subprocess.run([sys.executable, "-c", _RUN_PATH, str(config)], cwd=ROOT, capture_output=True,
                           text=True, timeout=60)
@@ -115,8 +80,8 @@ def _unexpected(modules: set[str], names) -> dict[str, str]:
 
 def test_ems_over_tcp_without_screen_loads_neither_pillow_nor_what_is_switched_off(tmp_path):
     # No wallbox listens on the port: the link keeps retrying in its thread, start-up goes on.
-    modules = _modules_after_start(_settings(
-        tmp_path, f'transport = "tcp"\nhost = "127.0.0.1"\nport = {_free_port()}'))
+    modules = _modules_after_start(settings_file(
+        tmp_path, f'transport = "tcp"\nhost = "127.0.0.1"\nport = {free_port()}'))
     assert _loaded(modules, "appliance.chargers.vestel_ems") and _loaded(modules, "pyftpdlib")
     assert _unexpected(modules, NEVER_WITHOUT_ASKING) == {}
     # The screen is off: no Pillow, no fonts, no drawing code.
@@ -128,7 +93,7 @@ def test_ems_over_tcp_without_screen_loads_neither_pillow_nor_what_is_switched_o
 @pytest.mark.skipif(shutil.which("socat") is None, reason="the basic box's serial ports need socat")
 def test_basic_box_with_png_screen_loads_no_ems_driver(tmp_path):
     with socat_pair(tmp_path, "meter") as (_meter_box, meter_app), socat_pair(tmp_path, "log") as (_log_box, log_app):
-        modules = _modules_after_start(_settings(
+        modules = _modules_after_start(settings_file(
             tmp_path, f'kind = "meter"\nserial_port = "{meter_app}"\nparity = "N"\nlog_port = "{log_app}"\n'
                       'dip_limit_a = 16',
             display=f'backend = "png"\npng_path = "{tmp_path / "screen.png"}"'))
@@ -172,7 +137,7 @@ sys.exit(code)
 def test_run_loads_neither_the_ftp_server_nor_the_socket_nor_pillow_before_the_first_setpoint(tmp_path):
     # The whole `wallbox run` command, screen on: the first cycle (the first setpoint) comes before
     # the FTP server, the control socket and the screen are set up, and nothing loads them early.
-    config = _settings(tmp_path, f'transport = "tcp"\nhost = "127.0.0.1"\nport = {_free_port()}',
+    config = settings_file(tmp_path, f'transport = "tcp"\nhost = "127.0.0.1"\nport = {free_port()}',
                        display=f'backend = "png"\npng_path = "{tmp_path / "screen.png"}"')
     done = subprocess.run([sys.executable, "-c", _FIRST_CYCLE, str(config)], cwd=ROOT, capture_output=True,
                           text=True, timeout=60)

@@ -9,16 +9,15 @@ as the real panel and records when it did.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
 from appliance.sim.wallbox import SimulatedWallbox
+from service_settings import settings_file
 
 ROOT = Path(__file__).resolve().parents[1]
 SETPOINT_REGISTER = 5004
@@ -43,12 +42,6 @@ sys.exit(cli.main(["run", "--config", sys.argv[1]]))
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _setpoint_writes(box: SimulatedWallbox) -> list[float]:
     return [r.at_s for r in list(box.requests) if r.function_code == 6 and r.address == SETPOINT_REGISTER]
 
@@ -57,35 +50,8 @@ def test_the_first_setpoint_reaches_the_wallbox_while_the_screen_is_still_waking
     box = SimulatedWallbox()
     box.plug_in()
     port = box.serve_tcp("127.0.0.1", 0)
-    config = tmp_path / "wallbox.toml"
-    config.write_text(textwrap.dedent(f"""
-        [grid]
-        allowance_w = 11000
-
-        [wallbox]
-        transport = "tcp"
-        host = "127.0.0.1"
-        port = {port}
-
-        [fronius]
-        ftp_host = "127.0.0.1"
-        ftp_port = {_free_port()}
-        ftp_password = "startup-test"
-
-        [display]
-        backend = "png"
-        png_path = "{tmp_path / 'screen.png'}"
-
-        [button]
-        pin = 0
-
-        [web]
-        enabled = false
-
-        [state]
-        dir = "{tmp_path / 'state'}"
-        control_socket = "{tmp_path / 'control.sock'}"
-    """))
+    config = settings_file(tmp_path, f'transport = "tcp"\nhost = "127.0.0.1"\nport = {port}',
+                           display=f'backend = "png"\npng_path = "{tmp_path / "screen.png"}"')
     marker = tmp_path / "screen-woke.json"
     child = subprocess.Popen([sys.executable, "-c", _CHILD, str(config), str(marker), str(PANEL_WAKE_S)],
                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
