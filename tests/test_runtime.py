@@ -75,11 +75,16 @@ def test_the_charger_starts_first_stops_last_and_gets_the_setpoint_every_cycle(t
                               "charger stopped; FTP listening: False"]
 
 
-def run_with_source(tmp_path, fronius: dict):
-    settings = with_overrides(
-        Settings(), fronius=fronius, control={"ramp_up_interval_s": 0.0}, display={"backend": "none"},
-        button={"pin": 0}, web={"enabled": False},
-        state={"dir": str(tmp_path / "state"), "control_socket": str(tmp_path / "control.sock")})
+PUSH_ONLY = {"ftp_host": "127.0.0.1", "ftp_port": 0, "ftp_password": "pw"}
+
+
+def run_with_source(tmp_path, fronius: dict, **sections):
+    """The runtime on its own thread with a recording charger; `sections` add to the settings."""
+    settings = with_overrides(Settings(), **{
+        "fronius": fronius, "control": {"ramp_up_interval_s": 0.0}, "display": {"backend": "none"},
+        "button": {"pin": 0}, "web": {"enabled": False},
+        "state": {"dir": str(tmp_path / "state"), "control_socket": str(tmp_path / "control.sock")},
+        **sections})
     charger = RecordingCharger()
     runtime = Runtime(settings, charger=charger, ip_address="127.0.0.1", cycle_s=0.05)
     charger.runtime = runtime
@@ -166,17 +171,8 @@ def test_the_web_page_shows_the_core_status_and_the_screen(tmp_path):
     import urllib.request
 
     port = free_port()
-    settings = with_overrides(
-        Settings(), fronius={"ftp_host": "127.0.0.1", "ftp_port": 0, "ftp_password": "pw"},
-        display={"backend": "none"}, button={"pin": 0},
-        web={"enabled": True, "host": "127.0.0.1", "port": port, "password": ""},
-        state={"dir": str(tmp_path / "state"), "control_socket": str(tmp_path / "control.sock")})
-    charger = RecordingCharger()
-    runtime = Runtime(settings, charger=charger, ip_address="127.0.0.1", cycle_s=0.05)
-    charger.runtime = runtime
-    runtime.start()
-    thread = threading.Thread(target=runtime.run, daemon=True)
-    thread.start()
+    runtime, charger, thread = run_with_source(
+        tmp_path, PUSH_ONLY, web={"enabled": True, "host": "127.0.0.1", "port": port, "password": ""})
     try:
         assert runtime.remote.web is not None
         assert wait_for(lambda: charger.setpoints[-1:] == [15])
@@ -196,17 +192,8 @@ def test_home_assistant_commands_over_mqtt_reach_the_core(tmp_path):
     from test_mqtt import Listener, start_broker
 
     broker, port = start_broker(tmp_path)
-    settings = with_overrides(
-        Settings(), fronius={"ftp_host": "127.0.0.1", "ftp_port": 0, "ftp_password": "pw"},
-        display={"backend": "none"}, button={"pin": 0}, web={"enabled": False},
-        mqtt={"host": "127.0.0.1", "port": port, "client_id": "wallbox-runtime-test"},
-        state={"dir": str(tmp_path / "state"), "control_socket": str(tmp_path / "control.sock")})
-    charger = RecordingCharger()
-    runtime = Runtime(settings, charger=charger, ip_address="127.0.0.1", cycle_s=0.05)
-    charger.runtime = runtime
-    runtime.start()
-    thread = threading.Thread(target=runtime.run, daemon=True)
-    thread.start()
+    runtime, charger, thread = run_with_source(
+        tmp_path, PUSH_ONLY, mqtt={"host": "127.0.0.1", "port": port, "client_id": "wallbox-runtime-test"})
     listener = None
     try:
         assert runtime.remote.mqtt.listening.wait(5)

@@ -19,6 +19,7 @@ from appliance.chargers.vestel_ems import EmsCharger, StatusSchedule
 from appliance.config import Settings, with_overrides
 from appliance.runtime import Runtime
 from appliance.sim.wallbox import SimulatedWallbox
+from service_settings import settings_file
 from waiting import wait_until as wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -166,27 +167,8 @@ def test_wallbox_run_stops_cleanly_on_sigterm(tmp_path):
     wallbox = SimulatedWallbox()
     port = wallbox.serve_tcp("127.0.0.1", 0)
     wallbox.plug_in()
-    cfg = tmp_path / "wallbox.toml"
-    cfg.write_text(f"""
-[wallbox]
-transport = "tcp"
-host = "127.0.0.1"
-port = {port}
-[fronius]
-ftp_host = "127.0.0.1"
-ftp_port = 0
-ftp_password = "pw"
-[display]
-backend = "png"
-png_path = "{tmp_path / 'screen.png'}"
-[button]
-pin = 0
-[web]
-enabled = false
-[state]
-dir = "{tmp_path / 'state'}"
-control_socket = "{tmp_path / 'control.sock'}"
-""")
+    cfg = settings_file(tmp_path, f'transport = "tcp"\nhost = "127.0.0.1"\nport = {port}',
+                        display=f'backend = "png"\npng_path = "{tmp_path / "screen.png"}"')
     proc = subprocess.Popen([sys.executable, "-m", "appliance.cli", "run", "--config", str(cfg)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
     try:
