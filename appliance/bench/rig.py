@@ -30,6 +30,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def accepts(port: int, timeout_s: float) -> bool:
+    """Whether something on loopback `port` accepts a connection within `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return True
+        except OSError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+
+
 def settings_text(*, wallbox: str, ftp_port: int, state_dir: Path, png_path: Path, ramp_s: float,
                   extra: str = "[web]\nenabled = false") -> str:
     return f"""
@@ -278,15 +291,9 @@ class Mosquitto:
         conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
         self.proc = subprocess.Popen([shutil.which("mosquitto") or "mosquitto", "-c", str(conf)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.02)
-        self.stop()
-        raise RuntimeError("mosquitto did not start listening within 5 s")
+        if not accepts(self.port, 5.0):
+            self.stop()
+            raise RuntimeError("mosquitto did not start listening within 5 s")
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -360,15 +367,8 @@ class Rig:
 
     def wait_for_ftp(self, timeout_s: float = 10.0) -> None:
         """The service opens its FTP server after the first setpoint: wait until it accepts."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.ftp_port), timeout=0.5).close()
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the service's FTP server did not open; see {self.service.log_path}")
-                time.sleep(0.02)
+        if not accepts(self.ftp_port, timeout_s):
+            raise RuntimeError(f"the service's FTP server did not open; see {self.service.log_path}")
 
     def wait_for_first_setpoint(self, timeout_s: float = 30.0) -> float:
         deadline = time.monotonic() + timeout_s

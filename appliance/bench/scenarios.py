@@ -140,7 +140,7 @@ def reaction(transport: str, reply_s: float, count: int, progress) -> list[float
             ftp.close()
         finally:
             rig.close()
-        if len(latencies) - before < 8:
+        if len(latencies) < count and len(latencies) - before < 8:  # the last rig may need only a few
             raise RuntimeError(f"only {len(latencies) - before} of 16 falls reached the wallbox as a setpoint")
     return latencies
 
