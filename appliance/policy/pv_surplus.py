@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import enum
 import math
+from bisect import bisect_right
 from dataclasses import dataclass, replace
 from operator import itemgetter
 
@@ -227,8 +228,10 @@ def _remember(history, r: SurplusReading, dt_s: float, min_w: float, max_w: floa
     surplus_w = max(0.0, r.surplus_w)
     entry = (r.surplus_at_s, max(0.0, min_w - surplus_w) * dt_s, min(surplus_w, max_w) * dt_s,
              surplus_w)
-    oldest_s = r.surplus_at_s - cfg.window_s
-    return tuple(h for h in history if h[0] > oldest_s) + (entry,)
+    # Readings come in time order (the core keeps no push older than the one it holds), so the
+    # window's old end is found by bisection instead of testing each of up to 20 minutes of them.
+    first = bisect_right(history, r.surplus_at_s - cfg.window_s, key=itemgetter(0))
+    return history[first:] + (entry,)
 
 
 def _track(state: PvState, amps: int, cfg: PvSurplusSettings, fall_at_once: bool = False) -> int:
