@@ -6,7 +6,7 @@
 #   hardware/case/export.sh [OUT_DIR]      default OUT_DIR: hardware/case/out
 #
 # Stops with the openscad log on any error or warning (a warning usually means a part is not a
-# closed solid). Previews need a display; without one it uses xvfb-run (Debian package xvfb).
+# closed solid). Previews need a display; without one it starts its own Xvfb (Debian package xvfb).
 # CASE_PREVIEWS=0 skips the previews.
 set -euo pipefail
 
@@ -72,6 +72,31 @@ previews() {
   finish
 }
 
+# with_xvfb COMMAND...: runs COMMAND with DISPLAY set to a private Xvfb. The server picks a free
+# display itself (-displayfd), so exports running side by side never race for one, and -noreset
+# keeps it from resetting (and refusing connections) each time its last client leaves.
+with_xvfb() {
+  local number="$out/logs/xvfb.display" waited=0 rc=0
+  : >"$number"
+  Xvfb -displayfd 3 -noreset -nolisten tcp -screen 0 1280x1024x24 3>"$number" \
+    >"$out/logs/xvfb.log" 2>&1 &
+  xvfb_pid=$!
+  trap 'kill "$xvfb_pid" 2>/dev/null || true' EXIT
+  until grep -qE '^[0-9]+$' "$number"; do
+    if ! kill -0 "$xvfb_pid" 2>/dev/null || [ "$waited" -ge 100 ]; then
+      kill "$xvfb_pid" 2>/dev/null || true
+      { echo "export.sh: Xvfb did not start; its log:"; cat "$out/logs/xvfb.log"; } >&2
+      exit 1
+    fi
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  DISPLAY=":$(head -n1 "$number")" XAUTHORITY=/dev/null "$@" || rc=$?
+  kill "$xvfb_pid" 2>/dev/null || true
+  wait "$xvfb_pid" 2>/dev/null || true
+  return "$rc"
+}
+
 if [ "${1:-}" = "__previews" ]; then
   out=$2
   previews
@@ -104,8 +129,8 @@ if [ "${CASE_PREVIEWS:-1}" = 0 ]; then
   echo "Previews skipped (CASE_PREVIEWS=0)"
 elif [ -n "${DISPLAY:-}" ]; then
   previews
-elif command -v xvfb-run >/dev/null; then
-  xvfb-run -a "$here/export.sh" __previews "$out"
+elif command -v Xvfb >/dev/null; then
+  with_xvfb "$here/export.sh" __previews "$out"
 else
   die "PNG previews need a display: install xvfb (apt-get install xvfb), or set CASE_PREVIEWS=0"
 fi
