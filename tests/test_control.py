@@ -128,9 +128,29 @@ def test_raise_waits_for_the_ramp_interval_but_lowering_does_not():
     ctl = Controller(CFG)
     assert ctl.decide(Inputs(now_s=0, pv_w=0, pv_at_s=0)).setpoint_a == 15
     d = ctl.decide(Inputs(now_s=10, pv_w=9000, pv_at_s=10))
-    assert d.setpoint_a == 15 and d.target_a == 28 and "in 20 s" in reason(d, CFG)
-    assert ctl.decide(Inputs(now_s=30, pv_w=9000, pv_at_s=30)).setpoint_a == 28
-    assert ctl.decide(Inputs(now_s=31, pv_w=2000, pv_at_s=31)).setpoint_a == 18
+    # 28 A has been allowed since the reading at 10 s: the raise comes a whole interval later.
+    assert d.setpoint_a == 15 and d.target_a == 28 and "in 30 s" in reason(d, CFG)
+    assert ctl.decide(Inputs(now_s=30, pv_w=9000, pv_at_s=30)).setpoint_a == 15
+    assert ctl.decide(Inputs(now_s=40, pv_w=9000, pv_at_s=40)).setpoint_a == 28
+    assert ctl.decide(Inputs(now_s=41, pv_w=2000, pv_at_s=41)).setpoint_a == 18
+
+
+def test_a_raise_comes_at_the_same_moment_however_often_the_policy_is_asked():
+    """A level holds from the decision that saw it until the next one. Asking every second and
+    asking only when a reading arrives or the decision's raise_in_s is due (as the service's
+    control loop does) raise at the same second: a whole interval after the reading at 7 s."""
+    raised_at = []
+    for every_second in (True, False):
+        ctl, due_s = Controller(CFG), 0.0
+        for now in range(61):
+            if every_second or now in (0, 7) or now >= due_s:
+                sunny = now >= 7
+                d = ctl.decide(Inputs(now_s=now, pv_w=9000 if sunny else 0, pv_at_s=7 if sunny else 0))
+                if d.setpoint_a == 28:
+                    raised_at.append(now)
+                    break
+                due_s = now + d.raise_in_s if d.raise_in_s is not None else math.inf
+    assert raised_at == [37, 37]
 
 
 def test_charger_limit_and_small_allowance():

@@ -80,10 +80,10 @@ def test_a_raise_waits_for_the_ramp_interval_and_the_log_says_when():
     assert rig.tick() == 15
     rig.push(9000.0)
     assert rig.tick(10) == 15
-    assert rig.core.status(rig.clocks()).reason.endswith("; raising to 28 A in 20 s")
-    assert rig.tick(29) == 15
+    assert rig.core.status(rig.clocks()).reason.endswith("; raising to 28 A in 30 s")
+    assert rig.tick(39) == 15
     rig.push(9000.0)
-    assert rig.tick(30) == 28
+    assert rig.tick(40) == 28
 
 
 def test_a_timed_pause_ends_by_itself():

@@ -111,8 +111,10 @@ def test_a_held_back_raise_is_due_when_the_ramp_allows_it():
     rig.t = 10.0
     rig.push(9000.0)
     assert rig.tick() == 15
-    assert due_in(rig) == pytest.approx(20.0)     # raise_in_s; before the data's 60 s
-    rig.t = 30.0
+    assert due_in(rig) == pytest.approx(30.0)     # raise_in_s; before the data's 60 s
+    rig.t = 39.0
+    assert rig.tick() == 15
+    rig.t = 40.0
     rig.push(9000.0)
     assert rig.tick() == 28
 

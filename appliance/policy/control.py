@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from .pv_surplus import PvReason, PvSurplus, PvSurplusSettings, SurplusReading
+from .ramp import AllowedLevels
 from .schedule import mode_in_force, next_window_start  # noqa: F401  (re-exported)
 from .types import MODES, NEXT_MODE, Mode, Reason, Waiting  # noqa: F401  (MODES, NEXT_MODE: re-exported)
 
@@ -222,9 +223,8 @@ class Controller:
     # grid_at_s of the latest grid reading and the car's power when it was taken.
     _grid_seen_at_s: float | None = field(default=None, repr=False)
     _car_w_at_grid: float = field(default=0.0, repr=False)
-    # fast mode: (now_s, amps the measurements allowed) over the last ramp_up_interval_s, kept as
-    # a sliding minimum: each entry's amps are below every later entry's, the first is the lowest.
-    _allowed: deque = field(default_factory=deque, repr=False)
+    # fast mode: the levels the measurements allowed over the last ramp_up_interval_s.
+    _allowed: AllowedLevels = field(default_factory=AllowedLevels, repr=False)
     # The PV reserve's parts: the falls before the reading's at_s as a sliding maximum (each fall
     # larger than every later one), the fall at at_s as (at_s, fall_w) or None; and the readings as
     # a sliding minimum (each entry lower than every later reading, the first is the lowest).
@@ -349,8 +349,7 @@ class Controller:
         # The earliest a raise to target_a can come: the interval since the last raise is over and
         # (fast) target_a has been allowed for a whole interval (a single amp also waits
         # small_raise_after_s after the last change).
-        low_since_s = -math.inf if calm else max(
-            (s for s, a in self._allowed if a < target_a), default=-math.inf)
+        low_since_s = -math.inf if calm else self._allowed.allowed_since_s(now, target_a)
         ready_s = max(self.last_raise_s, low_since_s) + cfg.ramp_up_interval_s
         if target_a - self.setpoint_a < 2 and self.setpoint_a > 0 and not calm:
             ready_s = max(ready_s, self.last_change_s + cfg.small_raise_after_s)
@@ -358,15 +357,8 @@ class Controller:
 
     def _lowest_allowed(self, now: float, allowed_a: int, target_a: int, limit_a: int) -> int:
         """The highest a raise may go: the lowest level allowed over the last ramp interval."""
-        allowed = self._allowed
-        if allowed and allowed[-1][0] > now:
-            allowed.clear()
-        while allowed and allowed[0][0] <= now - self.cfg.ramp_up_interval_s:
-            allowed.popleft()
-        while allowed and allowed[-1][1] >= allowed_a:
-            allowed.pop()
-        allowed.append((now, allowed_a))
-        return clamp_current(min(target_a, allowed[0][1]), self.cfg.min_current_a, limit_a)
+        lowest_a = self._allowed.lowest(now, allowed_a, self.cfg.ramp_up_interval_s)
+        return clamp_current(min(target_a, lowest_a), self.cfg.min_current_a, limit_a)
 
     def _pv_reserve(self, inp: Inputs, pv_w: float) -> float:
         """PV kept in reserve after recent falls (see the module docstring); 0 <= reserve <= pv_w."""

@@ -2,9 +2,13 @@
 
 The day (appliance/sim/day.py) gives PV, house load and a car for every second. Every `step_s`
 seconds the inverter pushes a measurement: the appliance sees that moment's PV and the grid meter's
-reading (grid = house + car - PV; no reading with `meter=False`). Every `cycle_s` seconds (default
-1 s) the wallbox reports the car's power as a charger reading and the core (`ApplianceCore`, the
-code the service runs, stepped with the simulated clock) ticks and sets the wallbox's current. PV and house keep changing second by second: a PV
+reading (grid = house + car - PV; no reading with `meter=False`). The wallbox reports the car's
+power as a charger reading when it changes and every READ_EVERY_S seconds. The core
+(`ApplianceCore`, the code the service runs, stepped with the simulated clock) ticks and sets the
+wallbox's current as the service's control loop does: at a push or a wallbox report, at the core's
+own next deadline (`ApplianceCore.next_deadline_s`), and after `cycle_s` seconds at the latest
+(default 5 s, the service's look at the wallbox; cycle_s=1 ticks every second, which gives the same
+day second by second, a property test checks). PV and house keep changing second by second: a PV
 drop between two pushes is unknown to the appliance until the next push, just as on the real
 installation. The car follows a new setpoint within the same second.
 
@@ -52,6 +56,7 @@ from zoneinfo import ZoneInfo
 from ..chargers.base import ChargerHealth, ChargerReading
 from ..config import EXAMPLE_PATH, Settings, parse_settings
 from ..core import ApplianceCore, Clocks
+from ..core_deadline import MARGIN_S
 from ..policy.control import PolicySettings, clamp_current
 from ..policy.schedule import mode_in_force
 from ..policy.types import MODES
@@ -165,14 +170,23 @@ class _Appliance:
     """What decides at a push or cycle: the appliance's core (rule "ours"), fed as on the real
     installation (a wallbox reading, the push, a tick with the simulated clock), or the naive rule."""
 
-    def __init__(self, cfg: PolicySettings, rule: str, base_mode: str, schedule, clock, meter: bool):
+    def __init__(self, cfg: PolicySettings, rule: str, base_mode: str, schedule, clock, meter: bool,
+                 cycle_s: int):
         self.rule, self.base_mode, self.schedule, self.clock, self.meter = rule, base_mode, schedule, clock, meter
-        self.wpa = cfg.watts_per_amp
+        self.wpa, self.cycle_s = cfg.watts_per_amp, cycle_s
         self.core = ApplianceCore(cfg, default_mode=base_mode, schedule=schedule, logger=None)
         self.naive = NaiveRule(cfg)
         self.link_up = ChargerHealth(connected=True, holding=True)
         self.reported: tuple | None = None
         self.reported_at = -math.inf
+        self.next_tick_s = -math.inf
+
+    def due(self, t: int, car_now_w: float, plugged: bool) -> bool:
+        """True when the service's control loop would run at second t without a push: the wallbox
+        reports (a change, or its regular reading), a deadline of the core has come, or the loop's
+        longest sleep (cycle_s) is over."""
+        return (t >= self.next_tick_s or (car_now_w, plugged) != self.reported
+                or t - self.reported_at >= READ_EVERY_S)
 
     def decide(self, t: int, push: bool, pv: float, pushed_grid: float | None, car_now_w: float,
                plugged: bool) -> tuple[int, str]:
@@ -194,7 +208,10 @@ class _Appliance:
                 pv_w=pv, grid_w=pushed_grid, load_w=None, battery_w=None,
                 kind="powerflow" if self.meter else "inverter", inverter_time=None,
                 source="simulation", received_at=float(t)))
-        setpoint_a = core.tick(Clocks(float(t), local, float(t)))
+        clocks = Clocks(float(t), local, float(t))
+        setpoint_a = core.tick(clocks)
+        self.next_tick_s = t + self.cycle_s if self.cycle_s <= 1 else min(
+            t + self.cycle_s, math.ceil(core.next_deadline_s(clocks) - MARGIN_S))
         return setpoint_a, core.decision.mode
 
 
@@ -298,7 +315,7 @@ class _Car:
 
 
 def simulate_day(day: Day, settings: Settings, *, mode: str | None = None, step_s: int = 10,
-                 cycle_s: int = 1, meter: bool = True, rule: str = "ours",
+                 cycle_s: int = 5, meter: bool = True, rule: str = "ours",
                  keep_pushes: bool = True, kind: str = "ems") -> DayResult:
     """Runs one day; see the module docstring for what is counted and how. `kind` "meter" puts a
     basic box (meter emulation) in place of the EMS box."""
@@ -308,7 +325,7 @@ def simulate_day(day: Day, settings: Settings, *, mode: str | None = None, step_
     cfg = PolicySettings.from_settings(settings)
     schedule = settings.control.schedule
     clock = LocalClock(day.day, settings.control.timezone) if schedule else None
-    appliance = _Appliance(cfg, rule, base_mode, schedule, clock, meter)
+    appliance = _Appliance(cfg, rule, base_mode, schedule, clock, meter, cycle_s)
     tally = _Tally(cfg, day, meter)
     res = DayResult(day.name, base_mode, rule, step_s, meter)
     wpa, car = cfg.watts_per_amp, day.car
@@ -322,7 +339,7 @@ def simulate_day(day: Day, settings: Settings, *, mode: str | None = None, step_
         plugged = car.plugged_from_s <= t < car.plugged_until_s
         needs = plugged and need_wh > 1e-9
         push = i % step_s == 0
-        if push or (rule == "ours" and i % cycle_s == 0):
+        if push or (rule == "ours" and appliance.due(t, box.now_w(setpoint_a, needs, prev_car_w), plugged)):
             car_now_w = box.now_w(setpoint_a, needs, prev_car_w)
             if push:
                 pushed_grid = house + car_now_w - pv if meter else None
