@@ -3,7 +3,10 @@
 // Prints on its back, no supports (the rail channel is a 37 mm bridge).
 include <params.scad>
 
-pose = "print";  // "print" (on the bed) or "assembly" (in place); export.sh sets it
+// export.sh sets these: pose "print" (on the bed), "assembly" (in place) or "from_print" (the
+// printed STL print_stl put back in place).
+pose = "print";
+print_stl = "";
 
 module latch_slots() {
   // Cut through the back plate: the slider is free except for two leaf springs.
@@ -94,5 +97,11 @@ module base_part() {
   hook_lip(-latch_w / 2, latch_w / 2, -rail_width_mm / 2 + hook_reach_mm, latch_top_y, true);
 }
 
+// The part as printed, and the way back into place (export.sh makes the assembled STL from the
+// printed one, which is cheaper than rendering the part again).
+module print_pose() translate([0, 0, foot_mm]) children();
+module in_place() translate([0, 0, -foot_mm]) children();
+
 if (pose == "assembly") base_part();
-else translate([0, 0, foot_mm]) base_part();
+else if (pose == "from_print") in_place() import(print_stl);
+else print_pose() base_part();

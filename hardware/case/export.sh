@@ -112,7 +112,6 @@ echo "Exporting the housing to $out ($max_jobs at a time)"
 
 for p in "${parts[@]}"; do
   queue "$p" "$out/$p.stl" "$here/$p.scad"
-  queue "$p (assembled)" "$out/assembly/$p.stl" "$here/$p.scad" -D 'pose="assembly"'
 done
 for c in "${components[@]}"; do
   queue "component $c" "$out/components/$c.stl" "$here/components.scad" -D "component=\"$c\""
@@ -122,6 +121,12 @@ clearance=$(sed -n 's/^component_clearance_mm *= *\([0-9.]*\);.*/\1/p' "$here/pa
 for c in "${keepouts[@]}"; do
   queue "keep-out $c" "$out/components/${c}_keepout.stl" "$here/components.scad" \
     -D "component=\"$c\"" -D "grow=$clearance"
+done
+finish
+# Each part in place: its printed STL moved back (the same solid, without rendering it again).
+for p in "${parts[@]}"; do
+  queue "$p (assembled)" "$out/assembly/$p.stl" "$here/$p.scad" -D 'pose="from_print"' \
+    -D "print_stl=\"$out/$p.stl\""
 done
 finish
 

@@ -3,7 +3,10 @@
 // Prints face down, no supports (the window's 45 degree chamfer faces the bed).
 include <params.scad>
 
+// export.sh sets these: pose "print" (on the bed), "assembly" (in place) or "from_print" (the
+// printed STL print_stl put back in place).
 pose = "print";
+print_stl = "";
 
 module front_part() {
   wx = lcd_view[0] + 2 * window_margin_mm;
@@ -32,5 +35,11 @@ module front_part() {
   }
 }
 
+// The part as printed, and the way back into place (export.sh makes the assembled STL from the
+// printed one, which is cheaper than rendering the part again).
+module print_pose() translate([0, 0, front_face_mm]) rotate([180, 0, 0]) children();
+module in_place() rotate([180, 0, 0]) translate([0, 0, -front_face_mm]) children();
+
 if (pose == "assembly") front_part();
-else translate([0, 0, front_face_mm]) rotate([180, 0, 0]) front_part();
+else if (pose == "from_print") in_place() import(print_stl);
+else print_pose() front_part();

@@ -2,7 +2,10 @@
 // display's glass rests against the inside of the front face. Prints pocket up, no supports.
 include <params.scad>
 
+// export.sh sets these: pose "print" (on the bed), "assembly" (in place) or "from_print" (the
+// printed STL print_stl put back in place).
 pose = "print";
+print_stl = "";
 
 module lcd_holder_part() {
   c = component_clearance_mm + 0.1;
@@ -19,5 +22,11 @@ module lcd_holder_part() {
   }
 }
 
+// The part as printed, and the way back into place (export.sh makes the assembled STL from the
+// printed one, which is cheaper than rendering the part again).
+module print_pose() translate([0, 0, -shoulder_mm]) children();
+module in_place() translate([0, 0, shoulder_mm]) children();
+
 if (pose == "assembly") lcd_holder_part();
-else translate([0, 0, -shoulder_mm]) lcd_holder_part();
+else if (pose == "from_print") in_place() import(print_stl);
+else print_pose() lcd_holder_part();

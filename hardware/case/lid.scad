@@ -3,7 +3,10 @@
 // walls centres it. Prints shoulder face down, no supports.
 include <params.scad>
 
+// export.sh sets these: pose "print" (on the bed), "assembly" (in place) or "from_print" (the
+// printed STL print_stl put back in place).
 pose = "print";
+print_stl = "";
 
 module lid_part() {
   lip = 1.2;
@@ -32,5 +35,11 @@ module lid_part() {
   }
 }
 
+// The part as printed, and the way back into place (export.sh makes the assembled STL from the
+// printed one, which is cheaper than rendering the part again).
+module print_pose() translate([0, 0, shoulder_mm]) rotate([180, 0, 0]) children();
+module in_place() rotate([180, 0, 0]) translate([0, 0, -shoulder_mm]) children();
+
 if (pose == "assembly") lid_part();
-else translate([0, 0, shoulder_mm]) rotate([180, 0, 0]) lid_part();
+else if (pose == "from_print") in_place() import(print_stl);
+else print_pose() lid_part();

@@ -2,7 +2,10 @@
 // bosses of the base. Prints flat, standoffs up, no supports.
 include <params.scad>
 
+// export.sh sets these: pose "print" (on the bed), "assembly" (in place) or "from_print" (the
+// printed STL print_stl put back in place).
 pose = "print";
+print_stl = "";
 
 module pi_mount_part() {
   x0 = pi_origin[0];
@@ -25,5 +28,11 @@ module pi_mount_part() {
   }
 }
 
+// The part as printed, and the way back into place (export.sh makes the assembled STL from the
+// printed one, which is cheaper than rendering the part again).
+module print_pose() translate([0, 0, -pi_mount_z]) children();
+module in_place() translate([0, 0, pi_mount_z]) children();
+
 if (pose == "assembly") pi_mount_part();
-else translate([0, 0, -pi_mount_z]) pi_mount_part();
+else if (pose == "from_print") in_place() import(print_stl);
+else print_pose() pi_mount_part();

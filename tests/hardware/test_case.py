@@ -155,6 +155,25 @@ def test_export_fails_loudly_on_a_broken_model(tmp_path):
     assert "FAILED" not in run.stderr.replace("FAILED lid", "")
 
 
+@pytest.mark.parametrize("part", PARTS)
+def test_in_place_undoes_the_print_pose(part, tmp_path):
+    """export.sh makes each assembled STL by moving the printed one back (in_place), instead of
+    rendering the part again: a marker block taken through print_pose() and in_place() lands
+    where it started (the strain relief's clamp once at each cable)."""
+    model = tmp_path / "marker.scad"
+    model.write_text(f"use <{CASE / part}.scad>\nin_place() print_pose() translate([5, 7, 9]) cube([1, 2, 3]);\n")
+    out = tmp_path / "marker.stl"
+    run = subprocess.run(["openscad", "--hardwarnings", "-o", str(out), str(model)],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    lo, hi = np.array([5, 7, 9]), np.array([6, 9, 12])
+    if part == "strain_relief":
+        xs = [float(x) for x in re.search(r"^cable_x\s*=\s*\[([^\]]*)\]", (CASE / "params.scad").read_text(),
+                                           re.MULTILINE).group(1).split(",")]
+        lo, hi = lo + [min(xs), 0, 0], hi + [max(xs), 0, 0]
+    np.testing.assert_allclose(_load(out).bounds, [lo, hi], atol=1e-4)
+
+
 # ---- every part -------------------------------------------------------------------------------
 
 
