@@ -234,8 +234,10 @@ def _summary(run: DemoRun, fallback_a: int | None, frames: int, out_dir: Path, g
           f"{run.car.capacity_wh / 1000:.0f} kWh{full}")
     print(f"Share from PV:           {share * 100:6.0f} %")
     print(f"Highest current:         {monitor.highest_a:6d} A")
+    # A push can only be refused; a poll also goes unanswered (the demo stops the inverter).
+    refused = "rejected" if run.source.name == "push" else "polls without a usable answer"
     print(f"Inverter data ({run.source.name}):  {core.accepted_pushes:6d} readings accepted, "
-          f"{core.rejected_pushes} rejected")
+          f"{core.rejected_pushes} {refused}")
     if hasattr(run.source, "soc_pct"):
         print(f"Home battery at the end: {run.source.soc_pct:6.0f} %")
     print(f"After the data stopped:  {fallback_a} A (allowance only: {expected_fallback} A)")
