@@ -14,7 +14,7 @@ import pytest
 from appliance.chargers.vestel_ems import EmsCharger, VestelClient
 from appliance.chargers.vestel_ems.schedule import StatusSchedule
 from appliance.sim.wallbox import SimulatedWallbox
-from ems_proxy import DelayingProxy
+from modbus_proxy import FaultyModbusProxy
 from waiting import wait_until
 
 FAST = StatusSchedule().scaled(0.04)  # the car's state every 0.2 s while it charges
@@ -102,7 +102,7 @@ def test_a_slow_box_still_gets_its_heartbeat_and_the_control_loop_never_waits(bo
     # Every answer 0.15 s late, under the 0.3 s timeout: the field's 1.5 s against 2 s, on a box
     # that checks every 1 s instead of 10 s.
     box.plug_in(car_max_a=32)
-    with DelayingProxy(box.port, delay_s=0.15) as proxy:
+    with FaultyModbusProxy(box.port, delay_s=0.15, every="delay") as proxy:
         charger = start_link(made, proxy.port, timeout_s=0.3)
         charger.set_setpoint(16)
         assert wait_until(lambda: charger.health().holding, timeout_s=3)
@@ -135,7 +135,7 @@ def test_a_slow_box_still_gets_its_heartbeat_and_the_control_loop_never_waits(bo
 def test_a_box_too_slow_for_its_heartbeat_is_not_reported_as_holding(box, made):
     # 0.45 s an answer: a status read and a setpoint can push the heartbeat past the box's check.
     box.plug_in(car_max_a=32)
-    with DelayingProxy(box.port, delay_s=0.45) as proxy:
+    with FaultyModbusProxy(box.port, delay_s=0.45, every="delay") as proxy:
         charger = start_link(made, proxy.port, timeout_s=0.6)
         charger.set_setpoint(16)
         assert wait_until(lambda: charger.link.connected, timeout_s=5)

@@ -13,7 +13,7 @@ from appliance.chargers.vestel_ems import EmsCharger, VestelClient
 from appliance.chargers.vestel_ems.schedule import StatusSchedule
 from appliance.core import plausible
 from appliance.sim.wallbox import SimulatedWallbox
-from faults.modbus_proxy import FaultyModbusProxy
+from modbus_proxy import FaultyModbusProxy
 from waiting import wait_until
 
 FAST = StatusSchedule().scaled(0.04)

@@ -4,8 +4,9 @@ Between a driver and a simulated box: each request frame is read whole (MBAP hea
 registers it touches are worked out (functions 3, 4, 6 and 16), and a fault set for any of them
 applies: "delay" (the answer waits `delay_s`), "drop" (no answer at all), "reset" (the connection
 is closed), "corrupt" (the answer's data bytes are inverted) or "refuse" (exception 4, device
-failure, without asking the box). Other requests pass untouched. `faults` may be changed while
-it runs; `seen` counts the faults applied. Real sockets, port 0, stopped by `close()`.
+failure, without asking the box). `every` applies one fault to every request (every="delay": a
+slow box). Other requests pass untouched. `faults` and `every` may be changed while it runs;
+`seen` counts the faults applied. Real sockets, port 0, stopped by `close()`.
 """
 
 from __future__ import annotations
@@ -48,9 +49,10 @@ def _read_exactly(sock: socket.socket, n: int) -> bytes | None:
 
 
 class FaultyModbusProxy:
-    def __init__(self, target_port: int, host: str = "127.0.0.1", delay_s: float = 0.5):
+    def __init__(self, target_port: int, host: str = "127.0.0.1", delay_s: float = 0.5,
+                 every: str | None = None):
         self.target = (host, target_port)
-        self.delay_s = delay_s
+        self.delay_s, self.every = delay_s, every
         self.faults: dict[int, str] = {}
         self.seen: dict[str, int] = {f: 0 for f in FAULTS}
         self._listener = socket.create_server((host, 0))
@@ -70,6 +72,8 @@ class FaultyModbusProxy:
             threading.Thread(target=self._serve, args=(near, far), daemon=True).start()
 
     def _fault_for(self, frame: bytes) -> str | None:
+        if self.every:
+            return self.every
         faults = dict(self.faults)
         for register in registers(frame[7:]):
             if register in faults:
