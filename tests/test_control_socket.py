@@ -20,6 +20,7 @@ from appliance.cli_control import describe_answer, format_status, register
 from appliance.control_socket import (ControlError, ControlServer, may_change, send_command,
                                       supplementary_groups, validate)
 from appliance.state import ApplianceState, StateStore, apply_command
+from control_client import raw_exchange
 
 NOBODY = 65534
 
@@ -48,21 +49,6 @@ def served(tmp_path):
     server.start()
     yield server, service
     server.stop()
-
-
-def raw_exchange(path, *lines: bytes, timeout_s: float = 5.0) -> list[dict]:
-    """Sends raw lines on one connection, returns one parsed answer per line."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(timeout_s)
-        s.connect(str(path))
-        s.sendall(b"".join(lines))
-        data = b""
-        while data.count(b"\n") < len(lines):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    return [json.loads(x) for x in data.splitlines()]
 
 
 def test_round_trips(served):

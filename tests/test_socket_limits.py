@@ -12,7 +12,7 @@ import sys
 import textwrap
 import threading
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pytest
 
@@ -21,23 +21,7 @@ from appliance.control_socket import MAX_CLIENTS, ControlServer, send_command
 from appliance.core import ApplianceCore, Clocks
 from appliance.logsummary import RepeatSummarizer
 from appliance.policy.control import PolicySettings
-
-
-def answers(path, *lines: bytes, timeout_s: float = 5.0) -> list[dict]:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(timeout_s)
-        s.connect(str(path))
-        try:
-            s.sendall(b"".join(lines))
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the server answered a too-long request and closed before reading all of it
-        data = b""
-        while data.count(b"\n") < len(lines):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    return [json.loads(line) for line in data.splitlines()]
+from control_client import raw_exchange
 
 
 @pytest.fixture
@@ -58,11 +42,11 @@ def server(tmp_path):
 def test_deep_long_and_huge_requests_are_refused_cleanly_and_counted(server):
     deep = b"[" * 30_000 + b"]" * 30_000 + b"\n"
     digits = b'{"command": "pause", "minutes": ' + b"9" * 5000 + b"}\n"
-    got = answers(server.path, deep, digits, b'{"command": "status"}\n')
+    got = raw_exchange(server.path, deep, digits, b'{"command": "status"}\n')
     assert got[0]["ok"] is False and "nested too deeply" in got[0]["error"]
     assert got[1]["ok"] is False and "number longer than" in got[1]["error"]
     assert got[2]["ok"] is True
-    huge = answers(server.path, b'{"command": "status", "x": "' + b"a" * 1_000_000 + b'"}\n')
+    huge = raw_exchange(server.path, b'{"command": "status", "x": "' + b"a" * 1_000_000 + b'"}\n')
     assert huge[0]["ok"] is False and "longer than" in huge[0]["error"]
     assert server.rejected.as_dict() == {"depth": 1, "digits": 1}
     assert send_command(server.path, "status")["ok"] is True
@@ -81,7 +65,7 @@ def test_held_connections_are_bounded_and_cost_no_threads(server):
         while len(server._loop.clients) < MAX_CLIENTS and time.monotonic() < deadline:
             time.sleep(0.01)
         # The pool is full: one more is told so and closed, it does not wait forever.
-        busy = answers(server.path, b'{"command": "status"}\n')
+        busy = raw_exchange(server.path, b'{"command": "status"}\n')
         assert busy[0]["ok"] is False and "already serves" in busy[0]["error"]
         assert threading.active_count() == threads_before
         # A held client is still served while the others idle.
@@ -117,7 +101,7 @@ def test_2000_identical_mode_commands_give_one_log_line_not_2000(tmp_path, caplo
 
     try:
         with ControlServer(tmp_path / "c.sock", handle) as srv:
-            got = answers(srv.path, *[b'{"command": "mode", "mode": "pv"}\n'] * 2000, timeout_s=20)
+            got = raw_exchange(srv.path, *[b'{"command": "mode", "mode": "pv"}\n'] * 2000, timeout_s=20)
         assert len(got) == 2000 and all(a["ok"] for a in got)
         summarizer.clock = lambda: 61.0
         summarizer.flush()

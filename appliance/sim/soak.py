@@ -150,10 +150,15 @@ def soak_hours(hours: float, out=sys.stdout, start_hour: float = 0.0) -> int:
     return 1 if grown or run.violations or sessions != run.unplugs else 0
 
 
-def growth(first: Usage, end: Usage) -> list[str]:
+def growth(first: Usage, end: Usage, memory: str = "python_bytes",
+           tolerance_b: float = MEMORY_TOLERANCE_B) -> list[str]:
+    """What grew from first to end: the memory figure `memory` beyond tolerance_b, threads, open
+    descriptors."""
     problems = []
-    if end.python_bytes - first.python_bytes > MEMORY_TOLERANCE_B:
-        problems.append(f"Python memory grew by {(end.python_bytes - first.python_bytes) / 1024:.0f} kB.")
+    grew_b = getattr(end, memory) - getattr(first, memory)
+    if grew_b > tolerance_b:
+        name = "Python memory" if memory == "python_bytes" else "RSS"
+        problems.append(f"{name} grew by {grew_b / 1024:.0f} kB.")
     if end.threads > first.threads:
         problems.append(f"Threads grew from {first.threads} to {end.threads}.")
     if end.fds > first.fds:

@@ -18,7 +18,7 @@ from ..control_socket import ControlError, send_command
 from ..runtime import Runtime
 from .demo import demo_settings
 from .inverter import SimulatedInverter
-from .soak import usage
+from .soak import growth, usage
 from .wallbox import SimulatedWallbox
 
 WARM_UP_S = 20.0
@@ -59,13 +59,7 @@ def soak_service(minutes: float, out=sys.stdout) -> int:
           f"{core.highest_setpoint_a} A, wallbox violations {len(wallbox.violations)}.", file=out)
     print(f"  after {WARM_UP_S:.0f} s: {first.line()}", file=out)
     print(f"  at the end: {end.line()}", file=out)
-    grown = []
-    if end.rss_bytes - first.rss_bytes > RSS_TOLERANCE_B:
-        grown.append(f"RSS grew by {(end.rss_bytes - first.rss_bytes) / 1024:.0f} kB.")
-    if end.threads > first.threads:
-        grown.append(f"Threads grew from {first.threads} to {end.threads}.")
-    if end.fds > first.fds:
-        grown.append(f"Open descriptors grew from {first.fds} to {end.fds}.")
+    grown = growth(first, end, memory="rss_bytes", tolerance_b=RSS_TOLERANCE_B)
     for line in grown:
         print(f"  {line}", file=out)
     return 1 if grown or errors or wallbox.violations else 0
