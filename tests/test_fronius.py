@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from appliance.sources.fronius import FroniusDataError, Measurement, parse_document
+from fronius_outcome import check_outcome
 
 SAMPLES = Path(__file__).resolve().parent / "samples" / "fronius"
 needs_samples = pytest.mark.skipif(
@@ -258,19 +259,6 @@ near_docs = st.recursive(
     lambda inner: st.dictionaries(field_names, inner, max_size=5) | st.lists(inner, max_size=3),
     max_leaves=25,
 )
-
-
-def check_outcome(data):
-    try:
-        m = parse_document(data, source="fuzz", received_at=1.0)
-    except FroniusDataError as exc:
-        assert str(exc)
-        return
-    assert isinstance(m, Measurement)
-    assert math.isfinite(m.pv_w) and 0.0 <= m.pv_w <= 1_000_000.0
-    for value in (m.grid_w, m.load_w, m.battery_w):
-        assert value is None or (math.isfinite(value) and abs(value) <= 1_000_000.0)
-    assert m.kind in ("powerflow", "inverter")
 
 
 @settings(max_examples=300, deadline=None)
