@@ -210,8 +210,7 @@ class _Appliance:
                 source="simulation", received_at=float(t)))
         clocks = Clocks(float(t), local, float(t))
         setpoint_a = core.tick(clocks)
-        self.next_tick_s = t + self.cycle_s if self.cycle_s <= 1 else min(
-            t + self.cycle_s, math.ceil(core.next_deadline_s(clocks) - MARGIN_S))
+        self.next_tick_s = min(t + self.cycle_s, math.ceil(core.next_deadline_s(clocks) - MARGIN_S))
         return setpoint_a, core.decision.mode
 
 
@@ -339,8 +338,8 @@ def simulate_day(day: Day, settings: Settings, *, mode: str | None = None, step_
         plugged = car.plugged_from_s <= t < car.plugged_until_s
         needs = plugged and need_wh > 1e-9
         push = i % step_s == 0
-        if push or (rule == "ours" and appliance.due(t, box.now_w(setpoint_a, needs, prev_car_w), plugged)):
-            car_now_w = box.now_w(setpoint_a, needs, prev_car_w)
+        car_now_w = box.now_w(setpoint_a, needs, prev_car_w)
+        if push or (rule == "ours" and appliance.due(t, car_now_w, plugged)):
             if push:
                 pushed_grid = house + car_now_w - pv if meter else None
                 last_push_s, pv_known_w, house_known_w = t, pv, house
