@@ -1,4 +1,5 @@
-"""The EMS driver tells the control loop when its reading or health changed (on_change)."""
+"""Both Vestel drivers tell the control loop when their reading or health changed (on_change): the
+EMS driver after a link turn, the basic box's driver after a LOG burst."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import time
 
 from appliance.chargers.vestel_ems import EmsCharger, VestelClient
 from appliance.chargers.vestel_ems.schedule import StatusSchedule
+from appliance.chargers.vestel_meter import MeterCharger
+from appliance.chargers.vestel_meter.charger import LOG_SLOW_S
+from appliance.sim.basic_wallbox import ScaledClock, basic_box_on_ptys
 from appliance.sim.wallbox import SimulatedWallbox
 
 FAST = StatusSchedule().scaled(0.04)
@@ -68,3 +72,31 @@ def test_a_broken_listener_does_not_stop_the_heartbeat():
     finally:
         charger.stop()
         box.stop()
+
+
+def test_a_basic_box_tells_a_plug_in_after_the_next_log_burst_and_a_quiet_box_nothing(tmp_path):
+    """The simulated basic box over socat pseudo-terminal pairs at 10x its real speed, no car yet."""
+    scale = 10.0
+    clock = ScaledClock(scale)
+    with basic_box_on_ptys(tmp_path, limit_a=16, seed=7, time_scale=scale, clock=clock) as (box, meter, log):
+        box.unplug()
+        driver = MeterCharger(meter, parity="N", log_port=log, dip_limit_a=16, clock=clock, time_scale=scale)
+        calls: list[float] = []
+        driver.on_change(lambda: calls.append(clock()))
+        driver.start()
+        try:
+            driver.set_setpoint(10)
+            assert _wait(lambda: driver.health().holding and driver.reading() is not None)
+            time.sleep(0.5)                           # 5 simulated seconds: the box settles
+            quiet_from = len(calls)
+            time.sleep(1.0)                           # 10 simulated seconds, three or more bursts
+            assert len(calls) == quiet_from, "told again although nothing changed"
+            plugged_at = clock()
+            box.plug_in()
+            assert _wait(lambda: len(calls) > quiet_from)
+            assert driver.reading().car_connected
+            assert calls[quiet_from] - plugged_at <= LOG_SLOW_S + 1.0   # the next burst, simulated s
+            assert _wait(lambda: (r := driver.reading()) is not None and r.charging, timeout_s=10.0)
+            assert len(calls) > quiet_from + 1         # and again when the car starts to draw
+        finally:
+            driver.stop()

@@ -17,6 +17,7 @@ core never assumes a basic box can switch phases.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -86,7 +87,8 @@ class Charger(Protocol):
 
     # Optional: `on_change(callback)`, the callback called from the driver's thread (never blocking)
     # when reading() or health() changed. The runtime then runs a control cycle at once; a driver
-    # without it is looked at every few seconds (runtime.CHARGER_LOOK_S). The EMS driver has it.
+    # without it is looked at every few seconds (runtime.CHARGER_LOOK_S). Both Vestel drivers have
+    # it (change_watch below); the runtime still looks every few seconds for what time alone changes.
 
 
 @runtime_checkable
@@ -98,3 +100,24 @@ class PhaseSwitcher(Protocol):
 
     def set_phases(self, phases: int) -> None:
         """Hand over 1 or 3; the driver pauses, switches and resumes. Never blocks, never raises."""
+
+
+def change_watch(reading: Callable[[], ChargerReading | None], health: Callable[[], ChargerHealth],
+                 callback: Callable[[], None]) -> Callable[[], None]:
+    """For a driver's `on_change`: a function the driver's thread calls after each look at the box.
+    It calls `callback` when something the core decides on changed: the car plugged in or out,
+    starting or stopping, the box's limit, phases, fault or offer, the link's connection or hold.
+    Power and energy, which move with every look while the car charges, are left to the next push
+    or the runtime's regular look. `reading` must not log or count: it is called at every look."""
+    seen: list = [None]
+
+    def compare() -> None:
+        r, h = reading(), health()
+        now = (None if r is None else (r.car_connected, r.charging, r.limit_a, r.phases_in_use,
+                                        r.fault, r.offered_a),
+               h.connected, h.holding, h.problem is None, h.setpoint_a)
+        if now != seen[0]:
+            seen[0] = now
+            callback()
+
+    return compare

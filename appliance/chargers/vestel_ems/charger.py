@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from ..base import ChargerHealth, ChargerIdentity, ChargerReading
+from ..base import ChargerHealth, ChargerIdentity, ChargerReading, change_watch
 from .client import VestelClient, WallboxStatus
 from .link import WallboxLink
 
@@ -72,22 +72,9 @@ class EmsCharger:
         return reading_from_status(*latest, phases=switch.written if switch.supported else None)
 
     def on_change(self, callback: Callable[[], None]) -> None:
-        """Calls `callback` (from the link's thread, after its turn) when something the core
-        decides on changed: the car plugged in or out, starting or stopping, the box's limit,
-        phases or fault, the link's connection or hold. Power and energy that move with every
-        read while the car charges are left to the next push or look (every few seconds)."""
-        seen: list = [None]
-
-        def compare() -> None:
-            r, h = self.reading(), self.health()
-            now = (None if r is None else (r.car_connected, r.charging, r.limit_a, r.phases_in_use,
-                                            r.fault, r.offered_a),
-                   h.connected, h.holding, h.problem is None, h.setpoint_a)
-            if now != seen[0]:
-                seen[0] = now
-                callback()
-
-        self.link.after_turn = compare
+        """Calls `callback` from the link's thread, after its turn, when something the core decides
+        on changed (see appliance.chargers.base.change_watch)."""
+        self.link.after_turn = change_watch(self.reading, self.health, callback)
 
     def can_switch_phases(self) -> bool:
         """True once the box answered register 405 (a 3-phase box, firmware >= 3.187)."""

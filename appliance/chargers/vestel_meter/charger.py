@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from ..base import ChargerHealth, ChargerIdentity, ChargerReading
+from ..base import ChargerHealth, ChargerIdentity, ChargerReading, change_watch
 from . import grant, pro380
 from .log_reader import LogReader
 from .meter_server import MeterServer
@@ -182,16 +182,25 @@ class MeterCharger:
 
     def reading(self) -> ChargerReading | None:
         box_log, at = self.log_reader.box_log, self.log_reader.last_line_at
-        if at is None:
-            return None
-        bad = implausible(box_log)
+        bad = None if at is None else implausible(box_log)
         if bad is not None:
             self.implausible_count += 1
             if bad.what not in self._logged_implausible:
                 self._logged_implausible.add(bad.what)
                 log.warning(bad.sentence())
+        return self._plain_reading()
+
+    def _plain_reading(self) -> ChargerReading | None:
+        """reading() without logging or counting an implausible LOG (on_change looks at every burst)."""
+        box_log, at = self.log_reader.box_log, self.log_reader.last_line_at
+        if at is None or implausible(box_log) is not None:
             return None
         return reading_from_log(box_log, at, self.dip_limit_a, self._session_energy_wh)
+
+    def on_change(self, callback: Callable[[], None]) -> None:
+        """Calls `callback` from the LOG reader's thread, after a burst, when something the core
+        decides on changed (see appliance.chargers.base.change_watch)."""
+        self.log_reader.after_burst = change_watch(self._plain_reading, self.health, callback)
 
     def health(self) -> ChargerHealth:
         posture = self.posture()

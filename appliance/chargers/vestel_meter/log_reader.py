@@ -44,6 +44,7 @@ class LogReader:
         self.lines_known = 0
         self.lines_ignored = 0
         self.error: str | None = None
+        self.after_burst: Callable[[], None] | None = None   # MeterCharger.on_change's comparison
 
     def describe(self) -> str:
         return f"{self.port} {self.baudrate} 8N1"
@@ -140,3 +141,12 @@ class LogReader:
         data = port.read(max(1, port.in_waiting))
         if data:
             self.feed(data, at=asked_at)
+            self._tell()
+
+    def _tell(self) -> None:
+        """Runs the after_burst listener; a broken one is logged and never stops the reading."""
+        try:
+            if self.after_burst is not None:
+                self.after_burst()
+        except Exception:
+            log.exception("A wallbox listener failed")
