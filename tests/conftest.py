@@ -44,6 +44,7 @@ SLOW_FILES_S = {
     "tests/faults/test_meter_faults.py": 3,
     "tests/test_fronius.py": 3,
     "tests/test_runtime.py": 3,
+    "tests/test_vestel_on_change.py": 3,
     # 2 s each: before the many small files, so that the last file any worker starts is short.
     "tests/test_sim_inverter.py": 2,
     "tests/test_simulate_kinds.py": 2,

@@ -96,7 +96,5 @@ def test_a_basic_box_tells_a_plug_in_after_the_next_log_burst_and_a_quiet_box_no
             assert _wait(lambda: len(calls) > quiet_from)
             assert driver.reading().car_connected
             assert calls[quiet_from] - plugged_at <= LOG_SLOW_S + 1.0   # the next burst, simulated s
-            assert _wait(lambda: (r := driver.reading()) is not None and r.charging, timeout_s=10.0)
-            assert len(calls) > quiet_from + 1         # and again when the car starts to draw
         finally:
             driver.stop()
