@@ -44,6 +44,7 @@ from dataclasses import dataclass
 
 from ..chargers.base import ChargerHealth, ChargerReading
 from ..core import ApplianceCore, Clocks
+from ..core_deadline import MARGIN_S
 from ..policy.control import PolicySettings, clamp_current
 from ..policy.phases import PhaseSettings, PhaseDecider
 from ..policy.pv_surplus import PvSurplus, PvSurplusSettings, SurplusReading
@@ -139,8 +140,10 @@ class EvccRule:
 
 
 class CoreRule:
-    """The appliance's own control: the same ApplianceCore the service runs, in pv mode, fed every
-    second as the runtime feeds it (a wallbox reading, the push, a tick); with `phases` it may
+    """The appliance's own control: the same ApplianceCore the service runs, in pv mode, fed as the
+    runtime feeds it (a wallbox reading when the car changes and every 5 s, the push) and ticked as
+    the control loop ticks it: at a reading or push, at the core's next deadline, after 5 s at the
+    latest (the same setpoints as a tick every second, see `simulate_day`); with `phases` it may
     switch between one and three phases (the driver's part: switch while the current is 0)."""
 
     def __init__(self, policy: PolicySettings, phases: PhaseSettings | None = None) -> None:
@@ -150,10 +153,15 @@ class CoreRule:
         self.can_switch = phases is not None
         self._reported: tuple | None = None
         self._reported_at_s = -math.inf
+        self._next_tick_s = -math.inf
+        self._setpoint_a = 0
 
     def step(self, obs: Observation) -> int:
         core = self.core
-        if (obs.car_w, obs.car_connected) != self._reported or obs.now_s - self._reported_at_s >= 5:
+        reading_due = (obs.car_w, obs.car_connected) != self._reported or obs.now_s - self._reported_at_s >= 5
+        if not (reading_due or obs.new_push or obs.now_s >= self._next_tick_s):
+            return self._setpoint_a   # the control loop sleeps: nothing arrived, nothing is due
+        if reading_due:
             amps = obs.car_w / (self.phases * self.voltage_v)
             currents = (amps, amps, amps) if self.phases == 3 else (amps, 0.0, 0.0)
             core.charger(ChargerReading(
@@ -166,7 +174,9 @@ class CoreRule:
                 pv_w=obs.pv_w, grid_w=obs.grid_w, load_w=None, battery_w=None, kind="powerflow",
                 inverter_time=None, source="simulation", received_at=obs.now_s))
         core.phase_switcher(self.can_switch)
-        setpoint_a = core.tick(Clocks(obs.now_s, NO_CLOCK, obs.now_s))
+        clocks = Clocks(obs.now_s, NO_CLOCK, obs.now_s)
+        setpoint_a = self._setpoint_a = core.tick(clocks)
+        self._next_tick_s = min(obs.now_s + 5, math.ceil(core.next_deadline_s(clocks) - MARGIN_S))
         wanted = core.phases_wanted
         if wanted is not None and wanted != self.phases:
             if setpoint_a != 0:
