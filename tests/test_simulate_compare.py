@@ -53,3 +53,22 @@ def test_exit_code_and_the_missed_targets_named(monkeypatch):
 def test_bad_seed_count_is_refused_with_the_fix(capsys):
     assert main(["--all", "--compare", "--seeds", "0"]) == 2
     assert "--seeds and --workers must be at least 1" in capsys.readouterr().err
+
+
+class EverySecond(compare.CoreRule):
+    """Our rule ticked every second, as before the comparison followed the control loop's sleep."""
+
+    def step(self, obs):
+        self._next_tick_s = -float("inf")
+        return super().step(obs)
+
+
+def test_our_rule_ticked_like_the_control_loop_gives_the_figures_of_a_tick_every_second():
+    policy = compare.PolicySettings.from_settings(compare.default_settings())
+    # Two hours of each (the car is plugged in from 08:00): clouds on three phases, and a winter
+    # noon around the 1p/3p thresholds.
+    for profile, seed in (("cloudy", 2), ("winter", 3)):
+        day = compare.never_full(compare.build_day(profile, seed, 10 * 3600, 12 * 3600))
+        for phases in (None, compare.PhaseSettings(voltage_v=policy.voltage_v)):
+            assert compare.run_day(day, compare.CoreRule(policy, phases)) == \
+                compare.run_day(day, EverySecond(policy, phases)), (profile, seed, phases)
