@@ -135,6 +135,15 @@ def test_raise_waits_for_the_ramp_interval_but_lowering_does_not():
     assert ctl.decide(Inputs(now_s=41, pv_w=2000, pv_at_s=41)).setpoint_a == 18
 
 
+def test_back_in_fast_mode_the_window_starts_afresh():
+    """Levels fast mode saw before a spell of pv mode do not hold the current down afterwards."""
+    ctl = Controller(CFG)
+    assert ctl.decide(Inputs(now_s=0, pv_w=0, pv_at_s=0)).setpoint_a == 15
+    for now in (10, 200, 400):
+        ctl.decide(Inputs(now_s=now, mode="pv", pv_w=0, pv_at_s=now))
+    assert ctl.decide(Inputs(now_s=500, pv_w=9000, pv_at_s=500)).setpoint_a == 28
+
+
 def test_a_raise_comes_at_the_same_moment_however_often_the_policy_is_asked():
     """A level holds from the decision that saw it until the next one. Asking every second and
     asking only when a reading arrives or the decision's raise_in_s is due (as the service's

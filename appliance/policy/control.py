@@ -331,6 +331,8 @@ class Controller:
         cfg = self.cfg
         now = inp.now_s
         calm = inp.mode in (Mode.PV, Mode.MINPV) and not inp.paused
+        if calm:
+            self._allowed.forget()   # fast mode's window starts afresh at its next tick
         raise_to_a = target_a if calm else self._lowest_allowed(now, b.safe_a, target_a, limit_a)
         waiting = t.waiting
         if target_a < self.setpoint_a:

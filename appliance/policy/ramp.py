@@ -38,6 +38,11 @@ class AllowedLevels:
             levels.popleft()
         return levels[0][1]
 
+    def forget(self) -> None:
+        """Another mode decides now: the levels it allowed are not known, so fast mode's next tick
+        starts a new window (its first level counts from then)."""
+        self._levels.clear()
+
     def allowed_since_s(self, now_s: float, target_a: int) -> float:
         """Since when target_a has been allowed without a break: the tick after the last one that
         allowed less (now_s: this one allows less; -inf: none in the window did)."""
