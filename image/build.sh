@@ -44,7 +44,15 @@ build_wheel() {
 	src=$(mktemp -d)
 	tar -C "${repo_dir}" --exclude=./.git --exclude=./.venv --exclude=./build --exclude='*.egg-info' \
 		--exclude=__pycache__ --exclude=./out --exclude=./hardware/case/out -cf - . | tar -C "${src}" -xf -
-	"$(python_bin)" -m pip wheel --quiet --no-deps --wheel-dir "${dest}" "${src}" >&2
+	# With the build backend (setuptools >= 77, see pyproject.toml) already in the build's Python,
+	# pip builds in place instead of installing it into a fresh isolated environment first.
+	local python isolation=()
+	python=$(python_bin)
+	if "${python}" -c 'import sys, setuptools; sys.exit(int(setuptools.__version__.split(".")[0]) < 77)' \
+		2>/dev/null; then
+		isolation=(--no-build-isolation)
+	fi
+	"${python}" -m pip wheel --quiet --no-deps "${isolation[@]}" --wheel-dir "${dest}" "${src}" >&2
 	rm -rf "${src}"
 	local wheels=("${dest}"/wallbox_appliance-*.whl)
 	if [ ! -f "${wheels[0]}" ]; then

@@ -65,10 +65,10 @@ class EverySecond(compare.CoreRule):
 
 def test_our_rule_ticked_like_the_control_loop_gives_the_figures_of_a_tick_every_second():
     policy = compare.PolicySettings.from_settings(compare.default_settings())
-    # Two hours of each (the car is plugged in from 08:00): clouds on three phases, and a winter
+    # An hour of each (the car is plugged in from 08:00): clouds on three phases, and a winter
     # noon around the 1p/3p thresholds.
     for profile, seed in (("cloudy", 2), ("winter", 3)):
-        day = compare.never_full(compare.build_day(profile, seed, 10 * 3600, 12 * 3600))
+        day = compare.never_full(compare.build_day(profile, seed, 10 * 3600, 11 * 3600))
         for phases in (None, compare.PhaseSettings(voltage_v=policy.voltage_v)):
             assert compare.run_day(day, compare.CoreRule(policy, phases)) == \
                 compare.run_day(day, EverySecond(policy, phases)), (profile, seed, phases)
