@@ -262,6 +262,7 @@ class Runtime:
                 self.display.close()
             except Exception:  # the screen must not keep the service from stopping
                 log.exception("Closing the display failed")
+        self.notifier.close()
 
     def run(self) -> None:
         """The control loop; returns after stop(). It starts with a cycle, so whatever was set up

@@ -32,6 +32,7 @@ def test_a_connection_that_never_logs_in_is_closed(make_receiver):
         time.sleep(0.6)
         ftp.voidcmd("NOOP")
     assert time.monotonic() - started < 3
+    ftp.close()
     assert "421" in str(info.value) or not isinstance(info.value, ftplib.error_temp)
     assert receiver.admission.open == {}  # the slot is free again
 

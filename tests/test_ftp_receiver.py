@@ -92,9 +92,13 @@ def make_receiver():
 def connect(receiver, source_ip=None, login=True) -> ftplib.FTP:
     host, port = receiver.address
     ftp = ftplib.FTP(timeout=5, source_address=(source_ip, 0) if source_ip else None)
-    ftp.connect(host, port)
-    if login:
-        ftp.login(USER, PASSWORD)
+    try:
+        ftp.connect(host, port)
+        if login:
+            ftp.login(USER, PASSWORD)
+    except BaseException:
+        ftp.close()   # a refused connection: ftplib leaves its socket open
+        raise
     return ftp
 
 
@@ -412,6 +416,7 @@ def test_stop_is_fast_and_closes_the_port(make_receiver):
         socket.create_connection((host, port), timeout=1).close()
     with pytest.raises(ftplib.all_errors):
         idle.pwd()
+    idle.close()
 
 
 def test_port_in_use_is_reported(make_receiver):

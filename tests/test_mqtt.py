@@ -52,12 +52,17 @@ def start_broker(tmp_path, extra: str = "allow_anonymous true\n"):
     return process, port
 
 
+def stop_broker(process) -> None:
+    process.terminate()
+    process.wait(5)
+    process.stderr.close()
+
+
 @pytest.fixture
 def broker(tmp_path):
     process, port = start_broker(tmp_path)
     yield port
-    process.terminate()
-    process.wait(5)
+    stop_broker(process)
 
 
 class Listener:
@@ -244,8 +249,7 @@ def test_username_and_password_are_used_and_a_refusal_is_logged_clearly(tmp_path
         assert not wrong.connected.is_set()
         wrong.stop()
     finally:
-        process.terminate()
-        process.wait(5)
+        stop_broker(process)
 
 
 def test_tls_to_a_broker_with_its_own_certificate(tmp_path):
@@ -262,8 +266,7 @@ def test_tls_to_a_broker_with_its_own_certificate(tmp_path):
         assert bridge.connected.is_set()
         bridge.stop()
     finally:
-        process.terminate()
-        process.wait(5)
+        stop_broker(process)
 
 
 def test_settings_come_from_the_mqtt_section_by_name():

@@ -189,7 +189,7 @@ def test_the_web_page_shows_the_core_status_and_the_screen(tmp_path):
 
 
 def test_home_assistant_commands_over_mqtt_reach_the_core(tmp_path):
-    from test_mqtt import Listener, start_broker
+    from test_mqtt import Listener, start_broker, stop_broker
 
     broker, port = start_broker(tmp_path)
     runtime, charger, thread = run_with_source(
@@ -207,8 +207,7 @@ def test_home_assistant_commands_over_mqtt_reach_the_core(tmp_path):
         runtime.stop()
         thread.join(timeout=5)
         runtime.close()
-        broker.terminate()
-        broker.wait(5)
+        stop_broker(broker)
 
 
 def test_a_push_going_stale_lowers_the_current_on_time_with_nothing_in_the_inbox(tmp_path):

@@ -56,6 +56,7 @@ def test_abstract_socket_name_with_at_sign():
         notifier = SystemdNotifier({"NOTIFY_SOCKET": "@" + name})
         assert notifier.watchdog()
         assert sock.recv(4096) == b"WATCHDOG=1"
+        notifier.close()
     finally:
         sock.close()
 
@@ -79,6 +80,7 @@ def test_default_environment_is_the_process_environment(listener, monkeypatch):
     assert notifier.watchdog_interval_s == 30.0
     assert notifier.watchdog()
     assert receive() == ["WATCHDOG=1"]
+    notifier.close()
 
 
 @pytest.mark.parametrize(
@@ -127,4 +129,5 @@ def test_missing_socket_is_logged_once_and_never_raises(tmp_path, caplog):
         assert notifier.watchdog() is True
         assert sock.recv(4096) == b"WATCHDOG=1"
     finally:
+        notifier.close()
         sock.close()

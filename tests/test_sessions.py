@@ -93,7 +93,8 @@ def test_missing_meter_falls_back_to_integration_and_says_so(tmp_path):
     assert s.energy_source == SOURCE_NO_METER
     assert s.energy_wh == pytest.approx(4_000, rel=1e-9)
     assert s.pv_share == pytest.approx(0.25)
-    row = list(csv.DictReader(open(tmp_path / "sessions.csv")))[0]
+    with open(tmp_path / "sessions.csv") as rows:
+        row = list(csv.DictReader(rows))[0]
     assert row["energy_source"] == "integrated (no meter reading)"
 
 

@@ -153,6 +153,7 @@ def test_kill_during_writes_leaves_a_complete_state(tmp_path):
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(timeout=10)
+            proc.stdout.close()
         text = (state_dir / "state.json").read_text()
         raw = json.loads(text)  # a torn file fails here
         assert set(raw) == {"version", "mode", "paused", "pause_until_epoch_s"}

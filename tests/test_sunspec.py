@@ -121,12 +121,12 @@ def test_poller_reads_a_gen24_with_a_charging_battery(serve, float_mode):
     poller = SunSpecPoller("127.0.0.1", got.append, port=port, timeout_s=1.0)
     try:
         m = poller.poll_once()
+        inverter, meter = poller.models()
     finally:
         poller.stop()
     assert got == [m] and m.kind == "sunspec" and m.source == f"sunspec://127.0.0.1:{port}"
     assert (m.pv_production_w, m.battery_w, m.grid_w) == (1148.0, -660.0, -88.0)
     assert m.pv_w == 488.0 and m.soc_pct == pytest.approx(93.9, abs=0.01)
-    inverter, meter = poller.models()
     assert sorted(inverter) == [1, 113 if float_mode else 103, 120, 121, 122, 123, 124, 160]
     assert sorted(meter) == [1, 213 if float_mode else 203]
     # The headline over SunSpec: 11 kW + 488 W on three phases is 16 A, not 17 A.

@@ -46,6 +46,7 @@ def pty_pair(tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=3)
+        proc.stderr.close()
 
 
 @pytest.fixture

@@ -22,10 +22,11 @@ def _fmt(value: float) -> str:
 def machine() -> str:
     model = ""
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
     except OSError:
         pass
     return f"{model or platform.processor()}, {os.cpu_count()} cores, Python {platform.python_version()}"

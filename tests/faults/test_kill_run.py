@@ -46,8 +46,9 @@ control_socket = "{socket}"
 
 
 def start_service(config: Path, log: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "appliance.cli", "run", "--config", str(config)],
-                            stdout=open(log, "ab"), stderr=subprocess.STDOUT, cwd=os.getcwd())
+    with open(log, "ab") as out:   # the service keeps its own copy of the descriptor
+        return subprocess.Popen([sys.executable, "-m", "appliance.cli", "run", "--config", str(config)],
+                                stdout=out, stderr=subprocess.STDOUT, cwd=os.getcwd())
 
 
 def mode_of(sock: Path) -> str | None:
