@@ -44,14 +44,13 @@ from dataclasses import dataclass
 
 from ..chargers.base import ChargerHealth, ChargerReading
 from ..core import ApplianceCore, Clocks
-from ..core_deadline import MARGIN_S
 from ..policy.control import PolicySettings, clamp_current
 from ..policy.phases import PhaseSettings, PhaseDecider
 from ..policy.pv_surplus import PvSurplus, PvSurplusSettings, SurplusReading
 from .day import PROFILES, Day, build_day
 from .evcc_like import EvccLike, EvccSettings
 from ..sources.fronius import Measurement
-from .simulate import default_settings
+from .simulate import CHARGER_LOOK_S, LoopPace, default_settings
 
 RULES = ("naive", "evcc-like", "ours")
 PHASE_RULE = "ours 1p/3p"
@@ -151,24 +150,21 @@ class CoreRule:
         self.phases = policy.phases
         self.voltage_v = policy.voltage_v
         self.can_switch = phases is not None
-        self._reported: tuple | None = None
-        self._reported_at_s = -math.inf
-        self._next_tick_s = -math.inf
+        self.pace = LoopPace(CHARGER_LOOK_S)
         self._setpoint_a = 0
 
     def step(self, obs: Observation) -> int:
-        core = self.core
-        reading_due = (obs.car_w, obs.car_connected) != self._reported or obs.now_s - self._reported_at_s >= 5
-        if not (reading_due or obs.new_push or obs.now_s >= self._next_tick_s):
+        core, pace = self.core, self.pace
+        if not (obs.new_push or pace.due(obs.now_s, obs.car_w, obs.car_connected)):
             return self._setpoint_a   # the control loop sleeps: nothing arrived, nothing is due
-        if reading_due:
+        if pace.report_due(obs.now_s, obs.car_w, obs.car_connected):
             amps = obs.car_w / (self.phases * self.voltage_v)
             currents = (amps, amps, amps) if self.phases == 3 else (amps, 0.0, 0.0)
             core.charger(ChargerReading(
                 at_s=obs.now_s, car_connected=obs.car_connected, charging=obs.car_w > 0,
                 power_w=obs.car_w, currents_a=currents, limit_a=None, phases_in_use=self.phases),
                 LINK_UP)
-            self._reported, self._reported_at_s = (obs.car_w, obs.car_connected), obs.now_s
+            pace.reported(obs.now_s, obs.car_w, obs.car_connected)
         if obs.new_push:
             core.measurement(Measurement(
                 pv_w=obs.pv_w, grid_w=obs.grid_w, load_w=None, battery_w=None, kind="powerflow",
@@ -176,7 +172,7 @@ class CoreRule:
         core.phase_switcher(self.can_switch)
         clocks = Clocks(obs.now_s, NO_CLOCK, obs.now_s)
         setpoint_a = self._setpoint_a = core.tick(clocks)
-        self._next_tick_s = min(obs.now_s + 5, math.ceil(core.next_deadline_s(clocks) - MARGIN_S))
+        pace.ticked(core, clocks)
         wanted = core.phases_wanted
         if wanted is not None and wanted != self.phases:
             if setpoint_a != 0:

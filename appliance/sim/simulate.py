@@ -65,6 +65,7 @@ from .day import Day
 
 RULES = ("ours", "naive")
 READ_EVERY_S = 5  # the simulated wallbox reports an unchanged car this often (stale after 10 s)
+CHARGER_LOOK_S = 5  # the control loop's longest sleep, as appliance.runtime.CHARGER_LOOK_S
 _NO_CLOCK = datetime(2000, 1, 1)  # the local time when no schedule needs one
 
 
@@ -166,6 +167,34 @@ def default_settings() -> Settings:
     return parse_settings(raw, str(EXAMPLE_PATH))
 
 
+class LoopPace:
+    """When the service would run the core with a simulated wallbox and inverter: the wallbox
+    reports when the car changes and every READ_EVERY_S seconds; the control loop runs at such a
+    report or a push, at the core's own next deadline, and after `longest_s` at the latest."""
+
+    def __init__(self, longest_s: float):
+        self.longest_s = longest_s
+        self._reported: tuple | None = None
+        self._reported_at_s = -math.inf
+        self._next_tick_s = -math.inf
+
+    def report_due(self, t: float, car_w: float, plugged: bool) -> bool:
+        return (car_w, plugged) != self._reported or t - self._reported_at_s >= READ_EVERY_S
+
+    def reported(self, t: float, car_w: float, plugged: bool) -> None:
+        self._reported, self._reported_at_s = (car_w, plugged), t
+
+    def due(self, t: float, car_w: float, plugged: bool) -> bool:
+        """True when the loop runs at second t although no push arrived."""
+        return t >= self._next_tick_s or self.report_due(t, car_w, plugged)
+
+    def ticked(self, core: ApplianceCore, clocks: Clocks) -> None:
+        """After a tick at clocks.mono_s: the loop sleeps until the core's next deadline, rounded up
+        to the next whole simulated second (deadlines are met a millisecond late), or longest_s."""
+        self._next_tick_s = min(clocks.mono_s + self.longest_s,
+                                math.ceil(core.next_deadline_s(clocks) - MARGIN_S))
+
+
 class _Appliance:
     """What decides at a push or cycle: the appliance's core (rule "ours"), fed as on the real
     installation (a wallbox reading, the push, a tick with the simulated clock), or the naive rule."""
@@ -173,20 +202,11 @@ class _Appliance:
     def __init__(self, cfg: PolicySettings, rule: str, base_mode: str, schedule, clock, meter: bool,
                  cycle_s: int):
         self.rule, self.base_mode, self.schedule, self.clock, self.meter = rule, base_mode, schedule, clock, meter
-        self.wpa, self.cycle_s = cfg.watts_per_amp, cycle_s
+        self.wpa = cfg.watts_per_amp
         self.core = ApplianceCore(cfg, default_mode=base_mode, schedule=schedule, logger=None)
         self.naive = NaiveRule(cfg)
         self.link_up = ChargerHealth(connected=True, holding=True)
-        self.reported: tuple | None = None
-        self.reported_at = -math.inf
-        self.next_tick_s = -math.inf
-
-    def due(self, t: int, car_now_w: float, plugged: bool) -> bool:
-        """True when the service's control loop would run at second t without a push: the wallbox
-        reports (a change, or its regular reading), a deadline of the core has come, or the loop's
-        longest sleep (cycle_s) is over."""
-        return (t >= self.next_tick_s or (car_now_w, plugged) != self.reported
-                or t - self.reported_at >= READ_EVERY_S)
+        self.pace = LoopPace(cycle_s)
 
     def decide(self, t: int, push: bool, pv: float, pushed_grid: float | None, car_now_w: float,
                plugged: bool) -> tuple[int, str]:
@@ -197,12 +217,12 @@ class _Appliance:
             return self.naive.decide(mode, pv, pushed_grid, car_now_w), mode
         core = self.core
         # A new wallbox reading when something changed, else every few seconds like the link.
-        if (car_now_w, plugged) != self.reported or t - self.reported_at >= READ_EVERY_S:
+        if self.pace.report_due(t, car_now_w, plugged):
             amps = car_now_w / self.wpa
             core.charger(ChargerReading(
                 at_s=float(t), car_connected=plugged, charging=car_now_w > 0, power_w=car_now_w,
                 currents_a=(amps, amps, amps), limit_a=None), self.link_up)
-            self.reported, self.reported_at = (car_now_w, plugged), t
+            self.pace.reported(t, car_now_w, plugged)
         if push:  # its grid reading includes what the car draws now
             core.measurement(Measurement(
                 pv_w=pv, grid_w=pushed_grid, load_w=None, battery_w=None,
@@ -210,7 +230,7 @@ class _Appliance:
                 source="simulation", received_at=float(t)))
         clocks = Clocks(float(t), local, float(t))
         setpoint_a = core.tick(clocks)
-        self.next_tick_s = min(t + self.cycle_s, math.ceil(core.next_deadline_s(clocks) - MARGIN_S))
+        self.pace.ticked(core, clocks)
         return setpoint_a, core.decision.mode
 
 
@@ -314,7 +334,7 @@ class _Car:
 
 
 def simulate_day(day: Day, settings: Settings, *, mode: str | None = None, step_s: int = 10,
-                 cycle_s: int = 5, meter: bool = True, rule: str = "ours",
+                 cycle_s: int = CHARGER_LOOK_S, meter: bool = True, rule: str = "ours",
                  keep_pushes: bool = True, kind: str = "ems") -> DayResult:
     """Runs one day; see the module docstring for what is counted and how. `kind` "meter" puts a
     basic box (meter emulation) in place of the EMS box."""
@@ -339,7 +359,7 @@ def simulate_day(day: Day, settings: Settings, *, mode: str | None = None, step_
         needs = plugged and need_wh > 1e-9
         push = i % step_s == 0
         car_now_w = box.now_w(setpoint_a, needs, prev_car_w)
-        if push or (rule == "ours" and appliance.due(t, car_now_w, plugged)):
+        if push or (rule == "ours" and appliance.pace.due(t, car_now_w, plugged)):
             if push:
                 pushed_grid = house + car_now_w - pv if meter else None
                 last_push_s, pv_known_w, house_known_w = t, pv, house
